@@ -1,0 +1,126 @@
+/** `mtx train`: mid-train a model with plugins; exit code from the run's outcome. */
+import { existsSync } from "node:fs";
+import { join, resolve } from "node:path";
+import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
+import { loadConfig, readConfigFile, schemaDefault } from "../../core/config/loadConfig.js";
+import type { EffectiveConfig, RunConfig } from "../../core/config/types.js";
+import { ConfigError, ExitCodes } from "../../core/errors.js";
+import type { RunSummary } from "../../core/hooks.js";
+import { Trainer } from "../../core/Trainer.js";
+import { parsePluginList, resolvePlugins } from "../../plugins/registry.js";
+import { dim, runCommand, yellow } from "../output.js";
+import { ProgressReporter } from "../progress.js";
+
+export interface TrainArgs {
+  config?: string;
+  steps?: number;
+  seed?: number;
+  out?: string;
+  from?: string;
+  resume?: boolean;
+  backend?: string;
+  plugins?: string;
+  checkpointEvery?: number;
+  evalEvery?: number;
+  batchSize?: number;
+  lr?: number;
+  resetOptimizer?: boolean;
+  json?: boolean;
+}
+
+/** CLI flags as a partial run config (only the flags that were given). */
+export function flagsToConfig(a: TrainArgs): RunConfig {
+  const c: RunConfig = {};
+  if (a.steps !== undefined) c.steps = a.steps;
+  if (a.seed !== undefined) c.seed = a.seed;
+  if (a.out !== undefined) c.out = a.out;
+  if (a.from !== undefined) c.from = a.from === "none" ? null : a.from;
+  if (a.backend !== undefined) c.backend = a.backend as RunConfig["backend"];
+  if (a.plugins !== undefined) c.plugins = parsePluginList(a.plugins);
+  if (a.checkpointEvery !== undefined) c.checkpoint = { every: a.checkpointEvery };
+  if (a.evalEvery !== undefined) c.eval = { every: a.evalEvery };
+  if (a.batchSize !== undefined) c.data = { batchSize: a.batchSize };
+  if (a.lr !== undefined) c.schedule = { peakLr: a.lr };
+  if (a.resetOptimizer) c.resetOptimizer = true;
+  return c;
+}
+
+/** The effective config of a run: on --resume, the run's own config.json under the file and flags. */
+export function effectiveConfig(a: TrainArgs): EffectiveConfig {
+  const overrides = flagsToConfig(a);
+  if (!a.resume) return loadConfig({ file: a.config, overrides });
+  const out = resolve(a.out ?? loadConfig({ file: a.config, overrides }).out);
+  const saved = join(out, "config.json");
+  if (!existsSync(saved)) throw new ConfigError(`--resume: ${saved} not found; is '${out}' a run directory? Give it with --out`);
+  return loadConfig({ base: readConfigFile(saved), file: a.config, overrides: { ...overrides, out } });
+}
+
+export async function run(a: TrainArgs): Promise<RunSummary> {
+  const config = effectiveConfig(a);
+  const resolved = await resolvePlugins(config.plugins);
+  const write = (line: string) => process.stderr.write(line + "\n");
+  const log = { info: (m: string) => write(dim(m)), warn: (m: string) => write(yellow(m)) };
+  const progress = new ProgressReporter({ tty: !!process.stderr.isTTY && !a.json, every: config.log.every, write });
+  const policies = Object.fromEntries(resolved.map((r) => [r.plugin.name, r.onError]));
+  const trainer = new Trainer(config, [...resolved.map((r) => r.plugin), progress], { resume: a.resume, policies, log });
+  if (resolved.length) log.info(`plugins: ${resolved.map((r) => r.plugin.name).join(", ")}`);
+  const onSignal = (signal: "SIGINT" | "SIGTERM") => () => {
+    write(yellow(`\n${signal}: stopping after this step and saving a checkpoint (send again to abort without saving)`));
+    trainer.requestStop(signal);
+    process.once(signal, () => process.kill(process.pid, "SIGKILL"));
+  };
+  const sigint = onSignal("SIGINT");
+  const sigterm = onSignal("SIGTERM");
+  process.once("SIGINT", sigint);
+  process.once("SIGTERM", sigterm);
+  try {
+    return await trainer.train();
+  } finally {
+    process.removeListener("SIGINT", sigint);
+    process.removeListener("SIGTERM", sigterm);
+  }
+}
+
+function report(s: RunSummary, json: boolean): void {
+  if (json) {
+    process.stdout.write(JSON.stringify(s) + "\n");
+    return;
+  }
+  const lines = [
+    `run ${s.status}: steps ${s.startStep + 1}..${s.endStep}, ${s.tokens.toLocaleString("en-US")} tokens, ${s.tokensPerSec.toFixed(0)} tok/s on ${s.backend}`,
+    `loss ${s.firstLoss?.toFixed(4) ?? "-"} -> ${s.lastLoss?.toFixed(4) ?? "-"}` + (s.heldout ? `; held-out loss ${s.heldout.loss.toFixed(4)}, ${s.heldout.bpb.toFixed(4)} bits/byte` : ""),
+  ];
+  if (s.halt) lines.push(`halted by ${s.halt.plugin}: ${s.halt.reason}`);
+  if (s.verdicts.length) lines.push(`${s.verdicts.length} guardrail decision(s): see ${join(s.runDir, "decisions.jsonl")}`);
+  lines.push(`run directory: ${s.runDir}` + (s.lastCheckpoint ? `; last checkpoint ${s.lastCheckpoint}` : ""));
+  process.stdout.write(lines.join("\n") + "\n");
+}
+
+export const command: CommandModule<object, TrainArgs> = {
+  command: "train",
+  describe: "Mid-train a model (by default the bundled base) with guardrail plugins",
+  builder: (y: Argv) =>
+    y
+      .option("config", { type: "string", describe: "Run config JSON (default: ./mtx.config.json if present)" })
+      .option("plugins", { type: "string", describe: "Comma list of plugins: built-in names, ./file.js paths or package names", defaultDescription: "none" })
+      .option("steps", { type: "number", describe: "Optimizer steps", defaultDescription: String(schemaDefault("steps")) })
+      .option("seed", { type: "number", describe: "Seed of every random stream", defaultDescription: String(schemaDefault("seed")) })
+      .option("out", { type: "string", describe: "Run directory", defaultDescription: String(schemaDefault("out")) })
+      .option("from", { type: "string", describe: "Checkpoint to start from ('bundled', a directory, or 'none' for a random init)", defaultDescription: String(schemaDefault("from")) })
+      .option("resume", { type: "boolean", describe: "Continue the run in --out from its latest checkpoint", default: false })
+      .option("backend", { type: "string", choices: ["auto", "wasm", "cpu", "tensorflow", "tensorflow-gpu"], describe: "TensorFlow.js backend", defaultDescription: String(schemaDefault("backend")) })
+      .option("checkpoint-every", { type: "number", describe: "Save a checkpoint every N steps (0: only at the end)", defaultDescription: String(schemaDefault("checkpoint.every")) })
+      .option("eval-every", { type: "number", describe: "Held-out evaluation every N steps (0: only at the end)", defaultDescription: String(schemaDefault("eval.every")) })
+      .option("batch-size", { type: "number", describe: "Sequences per step", defaultDescription: String(schemaDefault("data.batchSize")) })
+      .option("lr", { type: "number", describe: "Peak learning rate", defaultDescription: String(schemaDefault("schedule.peakLr")) })
+      .option("reset-optimizer", { type: "boolean", describe: "Allow starting from a checkpoint without AdamW moments (fresh moments; recorded)", default: false })
+      .option("json", { type: "boolean", describe: "Print the run summary as JSON, no progress bar", default: false }) as Argv<TrainArgs>,
+  handler: (argv: ArgumentsCamelCase<TrainArgs>) =>
+    runCommand(async () => {
+      const summary = await run(argv);
+      report(summary, !!argv.json);
+      return summary.exitCode;
+    }),
+};
+
+export { ExitCodes };

@@ -1,0 +1,531 @@
+/**
+ * The training loop. It owns the model, optimizer, data stream and run directory, fires the hooks in the
+ * order documented in hooks.ts, and carries out the verdicts plugins return. Data flows one way:
+ * config -> trainer -> hooks -> plugins -> verdicts back to the trainer.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { describeBackend, initBackend, type BackendInfo } from "./backend.js";
+import { latestGoodCheckpoint, listCheckpoints, loadCheckpoint, saveCheckpoint, stepDirName, type CheckpointState, type CheckpointTag, type LoadedCheckpoint } from "./checkpoint/Checkpoint.js";
+import type { EffectiveConfig, ModelConfig } from "./config/types.js";
+import type { Batch } from "./data/batch.js";
+import { buildRunData, type RunData } from "./data/pipeline.js";
+import { Tokenizer } from "./data/tokenizer/Tokenizer.js";
+import type { TokenizerJson } from "./data/tokenizer/trainBpe.js";
+import { CheckpointError, ConfigError, ExitCodes, describeError, exitCodeFor, PluginError } from "./errors.js";
+import { evaluateBatches } from "./evaluate.js";
+import { createHooks, type EvalResult, type LossContext, type RunStatus, type RunSummary, type StepContext, type StepMetrics, type TrainerHooks } from "./hooks.js";
+import { guardTaps } from "./interceptor.js";
+import { Transformer, trainFlopsPerToken } from "./model/Transformer.js";
+import { AdamW } from "./optim/AdamW.js";
+import { learningRate, type ResolvedSchedule } from "./optim/schedules.js";
+import { packageVersion, resolveCheckpointPath, resolveTokenizerPath } from "./paths.js";
+import type { MtxPlugin, OnErrorPolicy } from "./plugin.js";
+import { createRng, restoreRng, type Rng } from "./rng.js";
+import { RunDir } from "./run/RunDir.js";
+import type { Logger, TrainerApi } from "./TrainerApi.js";
+import { ALLOWED_ACTIONS, formatVerdict, type Verdict, type VerdictRecord } from "./verdicts.js";
+
+export interface TrainerOptions {
+  /** Continue the run in `config.out` from its latest checkpoint. */
+  resume?: boolean;
+  /** onError policy per plugin name (default: halt). */
+  policies?: Record<string, OnErrorPolicy>;
+  log?: Logger;
+}
+
+type StopSignal = "SIGINT" | "SIGTERM";
+
+/** A step's context plus what the trainer decided while running it. */
+interface StepOutcome extends StepContext {
+  /** A verdict from shouldSkipStep halted the run. */
+  skipHalt?: RunSummary["halt"];
+  /** A verdict rolled the run back: the step did not happen. */
+  rolledBack?: boolean;
+}
+
+interface LrReduction {
+  factor: number;
+  untilStep: number;
+}
+
+const silent: Logger = { info() {}, warn() {} };
+
+export class Trainer implements TrainerApi {
+  readonly hooks: TrainerHooks = createHooks();
+  readonly config: EffectiveConfig;
+  readonly log: Logger;
+  private readonly run: RunDir;
+  private readonly plugins: MtxPlugin[];
+  private readonly rngs = new Map<string, Rng>();
+  private stopSignal: StopSignal | undefined;
+  private pendingRngStates: Record<string, object> = {};
+
+  // Set up in prepare().
+  private backend!: BackendInfo;
+  private model!: Transformer;
+  private optimizer!: AdamW;
+  private tokenizer!: Tokenizer;
+  private data!: RunData;
+  private schedule!: ResolvedSchedule;
+  private startStep = 0;
+  private step = 0;
+  private tokens = 0;
+  private flops = 0;
+  private lastLr = 0;
+  private lrReduction: LrReduction | undefined;
+  private verdictsSinceCheckpoint = 0;
+  private readonly verdicts: VerdictRecord[] = [];
+  private from: string | undefined;
+  private resetOptimizer = false;
+
+  constructor(config: EffectiveConfig, plugins: MtxPlugin[] = [], private readonly options: TrainerOptions = {}) {
+    this.config = config;
+    this.log = options.log ?? silent;
+    this.run = new RunDir(config.out);
+    this.plugins = plugins;
+    const names = new Set<string>();
+    for (const p of plugins) {
+      if (names.has(p.name)) throw new PluginError(p.name, undefined, `plugin '${p.name}' is listed twice`);
+      names.add(p.name);
+    }
+    guardTaps(this.hooks, {
+      policyOf: (name) => options.policies?.[name] ?? "halt",
+      onError: ({ error, policy }) => {
+        this.log.warn(`${error.message} (onError: ${policy})`);
+        this.run.append("decisions.jsonl", { step: this.step, action: "plugin-error", plugin: error.plugin, hook: error.hook, policy, reason: error.message, time: new Date().toISOString() });
+      },
+    });
+    for (const p of plugins) p.apply(this);
+  }
+
+  get runDir(): string {
+    return this.run.path;
+  }
+
+  rng(label: string): Rng {
+    let r = this.rngs.get(label);
+    if (!r) {
+      const saved = this.pendingRngStates[label];
+      r = saved ? restoreRng(saved) : createRng(this.config.seed, label);
+      this.rngs.set(label, r);
+    }
+    return r;
+  }
+
+  /** Ask the loop to stop after the current step, save a checkpoint and exit 130 / 143. */
+  requestStop(signal: StopSignal): void {
+    this.stopSignal = signal;
+  }
+
+  /** Run to the end (or a halt or a stop). Errors are rethrown after summary, failure and shutdown. */
+  async train(): Promise<RunSummary> {
+    const started = performance.now();
+    let status: RunStatus = "failed";
+    let halt: RunSummary["halt"];
+    let firstLoss: number | null = null;
+    let lastLoss: number | null = null;
+    let lastEval: EvalResult | undefined;
+    let lastCheckpoint: string | undefined;
+    let loopTokens = 0;
+    let loopTime = 0;
+    const summarize = (exitCode: number, error?: unknown): RunSummary => ({
+      status,
+      exitCode,
+      runDir: this.run.path,
+      steps: this.step - this.startStep,
+      startStep: this.startStep,
+      endStep: this.step,
+      tokens: this.tokens,
+      flops: this.flops,
+      firstLoss,
+      lastLoss,
+      heldout: lastEval ? { loss: lastEval.heldoutLoss, bpb: lastEval.heldoutBpb } : null,
+      verdicts: this.verdicts,
+      halt,
+      error: error === undefined ? undefined : describeError(error),
+      backend: this.backend ? describeBackend(this.backend) : "none",
+      wallTimeSec: (performance.now() - started) / 1000,
+      tokensPerSec: loopTime > 0 ? loopTokens / (loopTime / 1000) : 0,
+      lastCheckpoint,
+      from: this.from,
+      resetOptimizer: this.resetOptimizer || undefined,
+    });
+
+    try {
+      await this.prepare();
+      await this.hooks.runStart.promise({
+        config: this.config,
+        runDir: this.run.path,
+        model: this.model,
+        tokenizer: this.tokenizer,
+        backend: this.backend,
+        startStep: this.startStep,
+        totalSteps: this.config.steps,
+        resumed: !!this.options.resume,
+        from: this.from,
+      });
+
+      const evalEvery = this.config.eval.every;
+      const ckptEvery = this.config.checkpoint.every;
+      while (this.step < this.config.steps) {
+        const ctx = this.trainStep();
+        if (ctx.rolledBack) continue;
+        loopTokens += ctx.batch.size * ctx.batch.seqLen;
+        loopTime += ctx.metrics!.stepTimeMs;
+        firstLoss ??= ctx.loss;
+        lastLoss = ctx.loss;
+
+        const haltVerdict = this.askVerdict("shouldHalt", ctx);
+        let rolledBack = false;
+        if (haltVerdict) {
+          const outcome = this.carryOut(haltVerdict, ctx);
+          if (outcome === "halt") {
+            halt = { plugin: haltVerdict.plugin, reason: haltVerdict.reason, evidence: haltVerdict.evidence };
+            this.run.append("metrics.jsonl", ctx.metrics);
+            break;
+          }
+          rolledBack = outcome === "rollback";
+        }
+        if (rolledBack) continue;
+        if (ctx.skipHalt) {
+          halt = ctx.skipHalt;
+          this.run.append("metrics.jsonl", ctx.metrics);
+          break;
+        }
+
+        const last = this.step === this.config.steps;
+        if ((evalEvery > 0 && this.step % evalEvery === 0) || last) {
+          lastEval = await this.evaluate();
+          ctx.metrics!.heldoutLoss = lastEval.heldoutLoss;
+          ctx.metrics!.heldoutBpb = lastEval.heldoutBpb;
+        }
+        this.run.append("metrics.jsonl", ctx.metrics);
+        if ((ckptEvery > 0 && this.step % ckptEvery === 0) || last) lastCheckpoint = await this.checkpoint(this.verdictsSinceCheckpoint ? "suspect" : "good");
+        if (this.stopSignal) break;
+      }
+
+      if (halt) {
+        status = "halted";
+        lastCheckpoint = await this.checkpoint("halted", halt.reason);
+        this.log.warn(`halted by ${halt.plugin}: ${halt.reason}`);
+      } else if (this.stopSignal) {
+        status = "interrupted";
+        if (!lastCheckpoint?.endsWith(stepDirName(this.step))) lastCheckpoint = await this.checkpoint(this.verdictsSinceCheckpoint ? "suspect" : "good");
+        this.log.warn(`${this.stopSignal}: saved ${lastCheckpoint}; continue with --resume`);
+      } else {
+        status = "completed";
+      }
+      const exitCode = status === "halted" ? ExitCodes.halted : status === "interrupted" ? (this.stopSignal === "SIGINT" ? ExitCodes.interrupted : ExitCodes.terminated) : ExitCodes.ok;
+      const summary = summarize(exitCode);
+      this.run.writeJson("summary.json", summary);
+      await this.hooks.runEnd.promise(summary);
+      return summary;
+    } catch (error) {
+      status = "failed";
+      const summary = summarize(exitCodeFor(error), error);
+      try {
+        this.run.writeJson("summary.json", summary);
+        await this.hooks.failure.promise({ step: this.step, error });
+      } catch (inner) {
+        this.log.warn(`while reporting the failure: ${describeError(inner)}`);
+      }
+      throw error;
+    } finally {
+      await this.shutdown(status);
+    }
+  }
+
+  // ---------------------------------------------------------------- setup
+
+  private async prepare(): Promise<void> {
+    this.backend = await initBackend(this.config.backend);
+    this.log.info(`backend: ${describeBackend(this.backend)}`);
+    let start: LoadedCheckpoint | undefined;
+    if (this.options.resume) {
+      const steps = listCheckpoints(this.run.checkpoints);
+      if (!steps.length) throw new CheckpointError(`--resume: no checkpoint in ${this.run.checkpoints}; start the run without --resume`);
+      start = loadCheckpoint(`${this.run.checkpoints}/${stepDirName(steps[steps.length - 1]!)}`);
+      this.from = start.dir;
+    } else if (this.config.from !== null) {
+      start = loadCheckpoint(resolveCheckpointPath(this.config.from));
+      this.from = start.dir;
+    }
+
+    this.tokenizer = start ? new Tokenizer(start.tokenizerJson as TokenizerJson) : Tokenizer.load(resolveTokenizerPath(this.config.tokenizer));
+    const modelConfig = start ? start.state.model : this.scratchModelConfig();
+    this.model = start ? Transformer.fromWeights(modelConfig, start.weights) : Transformer.init(modelConfig, this.rng("init"));
+    this.optimizer = new AdamW(this.model.params, this.config.optimizer);
+    if (start) {
+      if (start.optimizer) this.optimizer.importState(start.optimizer);
+      else if (this.config.resetOptimizer) {
+        this.resetOptimizer = true;
+        this.log.warn(`RESET OPTIMIZER: ${start.dir} has no AdamW moments; starting from zero moments. Expect a loss spike in the first steps.`);
+        this.run.append("decisions.jsonl", { step: start.state.step, action: "reset-optimizer", plugin: "trainer", reason: "starting checkpoint has no optimizer moments; --reset-optimizer given", time: new Date().toISOString() });
+      } else {
+        throw new CheckpointError(`${start.dir} has no optimizer moments. Mid-training should resume with the original AdamW moments; pass --reset-optimizer to start fresh ones (expect a loss spike).`);
+      }
+    }
+
+    const seqLen = modelConfig.contextLength;
+    this.data = buildRunData(this.config, this.tokenizer, seqLen);
+    this.schedule = this.resolveSchedule(start);
+    this.run.writeJson("config.json", this.config);
+
+    if (this.options.resume && start) {
+      this.restoreRunState(start);
+      this.run.truncateMetricsAfter(this.step);
+      this.log.info(`resumed at step ${this.step} from ${start.dir}`);
+    } else if (start) {
+      this.tokens = start.state.tokens;
+      this.flops = start.state.flops;
+      this.log.info(`starting from ${start.dir} (step ${start.state.step} of its run)`);
+    }
+    this.log.info(`model: ${this.model.size.toLocaleString("en-US")} parameters, context ${seqLen}, batch ${this.config.data.batchSize}`);
+  }
+
+  private scratchModelConfig(): ModelConfig {
+    const m = this.config.model;
+    if (m.vocabSize !== undefined && m.vocabSize !== this.tokenizer.vocabSize) {
+      throw new ConfigError(`model.vocabSize is ${m.vocabSize} but the tokenizer has ${this.tokenizer.vocabSize} tokens: remove model.vocabSize or use a matching tokenizer`);
+    }
+    return { ...m, vocabSize: this.tokenizer.vocabSize };
+  }
+
+  private resolveSchedule(start: LoadedCheckpoint | undefined): ResolvedSchedule {
+    const s = this.config.schedule;
+    let peakLr: number;
+    if (s.peakLr === "from-checkpoint") {
+      if (!start) throw new ConfigError(`schedule.peakLr is "from-checkpoint" but the run starts from a random init: give a number or set 'from'`);
+      const origin = this.options.resume ? (start.state.config as EffectiveConfig).schedule : undefined;
+      peakLr = origin && typeof origin.peakLr === "number" ? origin.peakLr : start.state.lr;
+      if (!(peakLr > 0)) throw new CheckpointError(`${start.dir}/state.json records no positive learning rate for peakLr "from-checkpoint"`);
+    } else peakLr = s.peakLr;
+    return { ...s, peakLr, totalSteps: this.config.steps };
+  }
+
+  private restoreRunState(ckpt: LoadedCheckpoint): void {
+    const s = ckpt.state;
+    this.step = s.step;
+    this.startStep = s.step;
+    this.tokens = s.tokens;
+    this.flops = s.flops;
+    this.lastLr = s.lr;
+    this.rngs.clear();
+    this.pendingRngStates = s.rng;
+    if (s.dataCursor) this.data.train.restore(s.dataCursor);
+    const red = s.trainer.lrReduction as LrReduction | undefined;
+    this.lrReduction = red;
+    for (const p of this.plugins) if (p.restore && s.plugins[p.name] !== undefined) p.restore(s.plugins[p.name]);
+  }
+
+  // ---------------------------------------------------------------- the step
+
+  private currentLr(step: number): number {
+    let lr = learningRate(step, this.schedule);
+    if (this.lrReduction) {
+      if (step <= this.lrReduction.untilStep) lr *= this.lrReduction.factor;
+      else this.lrReduction = undefined;
+    }
+    return lr;
+  }
+
+  private trainStep(): StepOutcome {
+    const t0 = performance.now();
+    const step = this.step + 1;
+    const batch: Batch = this.hooks.transformBatch.call(this.data.train.next());
+    const ctx: StepOutcome = { step, batch, lr: this.currentLr(step), loss: NaN, gradNorm: NaN, sequenceLoss: new Float32Array(0), updateNorm: 0, skipped: false };
+    this.hooks.stepStart.call(ctx);
+
+    const trainable = [...this.model.params.values()].filter((v) => v.trainable);
+    const terms: Record<string, number> = {};
+    let totalLoss = NaN;
+    tf.tidy(() => {
+      let seqLossT: tf.Tensor | undefined;
+      let lmLossT: tf.Scalar | undefined;
+      const termTensors: [string, tf.Scalar][] = [];
+      const { value, grads } = tf.variableGrads(() => {
+        const forward = this.model.forward(batch.inputs, batch.targets, batch.size, batch.seqLen);
+        const init: LossContext = { step, batch, forward, terms: forward.zLoss ? [{ name: "zLoss", value: forward.zLoss }] : [] };
+        const lossCtx = this.hooks.transformLoss.call(init) ?? init;
+        seqLossT = tf.keep(tf.mean(tf.reshape(forward.tokenLoss, [batch.size, batch.seqLen]), 1));
+        lmLossT = tf.keep(forward.lmLoss);
+        let total: tf.Scalar = forward.lmLoss;
+        for (const t of lossCtx.terms) {
+          termTensors.push([t.name, tf.keep(t.value)]);
+          total = tf.add(total, t.value);
+        }
+        return total;
+      }, trainable);
+      totalLoss = value.dataSync()[0]!;
+      ctx.loss = lmLossT!.dataSync()[0]!;
+      ctx.sequenceLoss = seqLossT!.dataSync() as Float32Array;
+      for (const [name, t] of termTensors) terms[name] = (terms[name] ?? 0) + t.dataSync()[0]!;
+      // Parameters are keyed by variable name in grads; map back to dotted names.
+      const named: Record<string, tf.Tensor> = {};
+      for (const [name, v] of this.model.params) if (grads[v.name]) named[name] = grads[v.name]!;
+      ctx.gradNorm = AdamW.globalNorm(named);
+      this.hooks.afterBackward.call(ctx);
+
+      // NaN/Inf is fatal (as in Megatron): never apply it, halt with the batch's provenance.
+      const bad = [["loss", ctx.loss], ["total loss", totalLoss], ["gradient norm", ctx.gradNorm]].find(([, v]) => !Number.isFinite(v as number));
+      const verdict: Verdict | undefined = bad
+        ? { action: "halt", plugin: "trainer", reason: `non-finite ${bad[0]} (${bad[1]}) at step ${step}; the update was not applied`, evidence: { loss: String(ctx.loss), totalLoss: String(totalLoss), gradNorm: String(ctx.gradNorm), samples: batch.samples.map((s) => s.id), sources: batch.samples.map((s) => s.source) } }
+        : this.askVerdict("shouldSkipStep", ctx);
+      let apply = true;
+      if (verdict) {
+        const outcome = this.carryOut(verdict, ctx);
+        if (outcome === "reduce-lr") ctx.lr = this.currentLr(step);
+        else if (outcome === "rollback") {
+          apply = false;
+          ctx.rolledBack = true;
+        } else {
+          apply = false;
+          ctx.skipped = true;
+          if (outcome === "halt") ctx.skipHalt = { plugin: verdict.plugin, reason: verdict.reason, evidence: verdict.evidence };
+        }
+      }
+      if (apply) ctx.updateNorm = this.optimizer.apply(named, ctx.lr, ctx.gradNorm).updateNorm;
+      tf.dispose([seqLossT!, lmLossT!, ...termTensors.map(([, t]) => t)]);
+    });
+    // A rollback restored an earlier step: this step did not happen.
+    if (ctx.rolledBack) return ctx;
+
+    const tokensNow = batch.size * batch.seqLen;
+    this.step = step;
+    this.tokens += tokensNow;
+    this.flops += tokensNow * trainFlopsPerToken(this.model.config, batch.seqLen);
+    this.lastLr = ctx.lr;
+    const stepTimeMs = performance.now() - t0;
+    const sourceLoss: Record<string, number> = {};
+    const counts: Record<string, number> = {};
+    batch.samples.forEach((s, i) => {
+      sourceLoss[s.source] = (sourceLoss[s.source] ?? 0) + ctx.sequenceLoss[i]!;
+      counts[s.source] = (counts[s.source] ?? 0) + 1;
+    });
+    for (const k of Object.keys(sourceLoss)) sourceLoss[k]! /= counts[k]!;
+    const metrics: StepMetrics = {
+      step,
+      loss: ctx.loss,
+      totalLoss,
+      terms,
+      gradNorm: ctx.gradNorm,
+      updateNorm: ctx.updateNorm,
+      lr: ctx.lr,
+      tokens: this.tokens,
+      tokensPerSec: tokensNow / (stepTimeMs / 1000),
+      stepTimeMs,
+      sourceLoss,
+      skipped: ctx.skipped,
+    };
+    ctx.metrics = metrics;
+    this.hooks.stepEnd.call(ctx);
+    return ctx;
+  }
+
+  // ---------------------------------------------------------------- verdicts
+
+  private askVerdict(hook: "shouldSkipStep" | "shouldHalt", ctx: StepContext): Verdict | undefined {
+    const v = this.hooks[hook].call(ctx);
+    if (!v) return undefined;
+    const allowed = ALLOWED_ACTIONS[hook] as readonly string[];
+    if (!allowed.includes(v.action)) {
+      throw new PluginError(v.plugin ?? "unknown", hook, `plugin '${v.plugin}' returned action '${v.action}' from ${hook}; allowed there: ${allowed.join(", ")}`);
+    }
+    return v;
+  }
+
+  /** Carry out a verdict, record it, and say what happened. */
+  private carryOut(v: Verdict, ctx: StepContext): "skip" | "reduce-lr" | "rollback" | "halt" {
+    let outcome: string;
+    let done: "skip" | "reduce-lr" | "rollback" | "halt" = v.action;
+    switch (v.action) {
+      case "skip":
+        outcome = "update skipped";
+        break;
+      case "reduce-lr": {
+        const factor = v.lrFactor ?? 0.5;
+        const steps = v.lrSteps ?? 50;
+        this.lrReduction = { factor, untilStep: ctx.step + steps - 1 };
+        outcome = `LR x${factor} for steps ${ctx.step}-${ctx.step + steps - 1}`;
+        break;
+      }
+      case "rollback": {
+        const good = latestGoodCheckpoint(this.run.checkpoints);
+        if (!good) {
+          done = "halt";
+          outcome = "no checkpoint tagged good to roll back to: halted instead";
+          break;
+        }
+        const ckpt = loadCheckpoint(good);
+        this.model.setWeights(ckpt.weights);
+        if (ckpt.optimizer) this.optimizer.importState(ckpt.optimizer);
+        this.restoreRunState(ckpt);
+        this.run.truncateMetricsAfter(this.step);
+        outcome = `rolled back to step ${ckpt.state.step} (${good})`;
+        break;
+      }
+      case "halt":
+        outcome = "run halted";
+        break;
+    }
+    const record: VerdictRecord = { ...v, step: ctx.step, outcome, time: new Date().toISOString() };
+    this.verdicts.push(record);
+    this.verdictsSinceCheckpoint++;
+    this.run.append("decisions.jsonl", record);
+    this.log.warn(formatVerdict(record));
+    this.hooks.verdict.call(record);
+    return done;
+  }
+
+  // ---------------------------------------------------------------- eval and checkpoints
+
+  private async evaluate(): Promise<EvalResult> {
+    await this.hooks.evalStart.promise({ step: this.step });
+    const score = evaluateBatches(this.model, this.data.heldout, this.tokenizer);
+    const result: EvalResult = { step: this.step, heldoutLoss: score.loss, heldoutBpb: score.bpb, perSource: score.perSource };
+    await this.hooks.evalEnd.promise(result);
+    return result;
+  }
+
+  private async checkpoint(tag: CheckpointTag, reason?: string): Promise<string> {
+    const pluginStates: Record<string, unknown> = {};
+    for (const p of this.plugins) if (p.state) pluginStates[p.name] = p.state();
+    const rng: Record<string, object> = { ...this.pendingRngStates };
+    for (const [label, r] of this.rngs) rng[label] = r.state();
+    const optimizer = this.optimizer.exportState();
+    const state: CheckpointState = {
+      format: "mtx-checkpoint/1",
+      step: this.step,
+      tokens: this.tokens,
+      flops: this.flops,
+      lr: this.lastLr,
+      model: this.model.config,
+      tag,
+      reason,
+      hasOptimizer: true,
+      optimizerStep: optimizer.step,
+      rng,
+      dataCursor: this.data.train.cursor(),
+      plugins: pluginStates,
+      trainer: this.lrReduction ? { lrReduction: this.lrReduction } : {},
+      config: this.config,
+      backend: describeBackend(this.backend),
+      versions: { mtx: packageVersion(), tfjs: tf.version.tfjs, node: process.version },
+      createdAt: new Date().toISOString(),
+    };
+    const dir = saveCheckpoint(this.run.checkpoints, { state, weights: this.model.getWeights(), optimizer, tokenizerJson: this.tokenizer.json }, { keepLast: this.config.checkpoint.keepLast });
+    this.verdictsSinceCheckpoint = 0;
+    await this.hooks.checkpointSaved.promise({ step: this.step, dir, tag });
+    return dir;
+  }
+
+  private async shutdown(status: RunStatus): Promise<void> {
+    try {
+      await this.hooks.shutdown.promise({ status });
+    } catch (error) {
+      this.log.warn(`shutdown: ${describeError(error)}`);
+    }
+    this.optimizer?.dispose();
+    this.model?.dispose();
+  }
+}

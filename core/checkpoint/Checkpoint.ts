@@ -1,0 +1,251 @@
+/**
+ * Checkpoints: a directory per step with
+ *   model.safetensors      weights by parameter name
+ *   optimizer.safetensors  AdamW moments (`m.<name>`, `v.<name>`), when kept
+ *   tokenizer.json         the tokenizer, so a checkpoint is self-contained
+ *   state.json             step, schedule, RNG states, data cursor, plugin states, config, provenance
+ *   manifest.json          sha256 and size of every file above (written last)
+ * A checkpoint is written into a temporary directory and renamed into place, so a crash mid-write never
+ * leaves a half-written checkpoint that looks like the latest. Loading verifies every checksum and names
+ * the bad file.
+ */
+import { createHash } from "node:crypto";
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import type { ModelConfig } from "../config/types.js";
+import { CheckpointError } from "../errors.js";
+import { parameterSpecs } from "../model/Transformer.js";
+import type { AdamWState } from "../optim/AdamW.js";
+import { decodeSafetensors, encodeSafetensors, type NamedTensor, type StoredDtype } from "./safetensors.js";
+
+export const CHECKPOINT_FORMAT = "mtx-checkpoint/1";
+
+/** Guardrail status when the checkpoint was saved; rollbacks go to the last `good` one. */
+export type CheckpointTag = "good" | "suspect" | "halted";
+
+export interface CheckpointState {
+  format: typeof CHECKPOINT_FORMAT;
+  step: number;
+  /** Tokens and training FLOPs seen so far in this run's lineage. */
+  tokens: number;
+  flops: number;
+  /** Learning rate of the last step (read by `peakLr: "from-checkpoint"`). */
+  lr: number;
+  model: ModelConfig;
+  tag: CheckpointTag;
+  reason?: string;
+  hasOptimizer: boolean;
+  optimizerStep: number;
+  rng: Record<string, object>;
+  dataCursor: Record<string, unknown> | null;
+  plugins: Record<string, unknown>;
+  /** Trainer-level state such as an active LR reduction. */
+  trainer: Record<string, unknown>;
+  /** The effective run config that produced it. */
+  config: unknown;
+  backend: string;
+  versions: Record<string, string>;
+  createdAt: string;
+}
+
+export interface Manifest {
+  format: typeof CHECKPOINT_FORMAT;
+  step: number;
+  files: Record<string, { sha256: string; bytes: number }>;
+}
+
+export interface CheckpointData {
+  state: CheckpointState;
+  weights: Map<string, Float32Array>;
+  optimizer?: AdamWState;
+  tokenizerJson: unknown;
+}
+
+export interface LoadedCheckpoint extends CheckpointData {
+  dir: string;
+}
+
+function sha256(buf: Buffer): string {
+  return createHash("sha256").update(buf).digest("hex");
+}
+
+function writeDurable(path: string, data: Buffer | string): void {
+  const fd = openSync(path, "w");
+  try {
+    const buf = typeof data === "string" ? Buffer.from(data, "utf8") : data;
+    let off = 0;
+    while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function fsyncDir(dir: string): void {
+  try {
+    const fd = openSync(dir, "r");
+    fsyncSync(fd);
+    closeSync(fd);
+  } catch {
+    // Some filesystems refuse fsync on directories; the rename is still atomic.
+  }
+}
+
+export function stepDirName(step: number): string {
+  return `step-${step}`;
+}
+
+/** Encode weights and optimizer state as safetensors buffers. */
+function encodeParts(data: CheckpointData, optimizerDtype: StoredDtype): Map<string, Buffer> {
+  const files = new Map<string, Buffer>();
+  const weights = new Map<string, NamedTensor>();
+  for (const [name, w] of data.weights) weights.set(name, { shape: shapeOf(name, data.state.model, w.length), data: w });
+  files.set("model.safetensors", encodeSafetensors(weights, { format: "pt", producer: "mtx" }));
+  if (data.optimizer) {
+    const opt = new Map<string, NamedTensor>();
+    for (const [name, m] of data.optimizer.m) opt.set(`m.${name}`, { shape: shapeOf(name, data.state.model, m.length), data: m });
+    for (const [name, v] of data.optimizer.v) opt.set(`v.${name}`, { shape: shapeOf(name, data.state.model, v.length), data: v });
+    files.set("optimizer.safetensors", encodeSafetensors(opt, { step: String(data.optimizer.step) }, optimizerDtype));
+  }
+  files.set("tokenizer.json", Buffer.from(JSON.stringify(data.tokenizerJson)));
+  files.set("state.json", Buffer.from(JSON.stringify({ ...data.state, hasOptimizer: !!data.optimizer }, null, 2)));
+  return files;
+}
+
+function shapeOf(name: string, cfg: ModelConfig, length: number): number[] {
+  return paramShapes(cfg).get(name) ?? [length];
+}
+
+function paramShapes(cfg: ModelConfig): Map<string, number[]> {
+  return new Map(parameterSpecs(cfg).map((p) => [p.name, p.shape]));
+}
+
+/**
+ * Write `data` as `root/step-<N>` atomically and keep the newest `keepLast` checkpoints (plus the newest
+ * one tagged `good`, which rollbacks need). Returns the checkpoint directory.
+ */
+export function saveCheckpoint(root: string, data: CheckpointData, opts: { keepLast?: number; optimizerDtype?: StoredDtype } = {}): string {
+  mkdirSync(root, { recursive: true });
+  const step = data.state.step;
+  const final = join(root, stepDirName(step));
+  const tmp = join(root, `.tmp-${stepDirName(step)}-${process.pid}`);
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp);
+  const manifest: Manifest = { format: CHECKPOINT_FORMAT, step, files: {} };
+  for (const [name, buf] of encodeParts(data, opts.optimizerDtype ?? "F32")) {
+    writeDurable(join(tmp, name), buf);
+    manifest.files[name] = { sha256: sha256(buf), bytes: buf.length };
+  }
+  writeDurable(join(tmp, "manifest.json"), JSON.stringify(manifest, null, 2));
+  fsyncDir(tmp);
+  if (existsSync(final)) {
+    const old = join(root, `.old-${stepDirName(step)}-${process.pid}`);
+    renameSync(final, old);
+    renameSync(tmp, final);
+    rmSync(old, { recursive: true, force: true });
+  } else {
+    renameSync(tmp, final);
+  }
+  fsyncDir(root);
+  if (opts.keepLast) pruneCheckpoints(root, opts.keepLast);
+  return final;
+}
+
+/** Steps of the complete checkpoints under `root` (those with a manifest), ascending. */
+export function listCheckpoints(root: string): number[] {
+  if (!existsSync(root)) return [];
+  return readdirSync(root)
+    .map((n) => /^step-(\d+)$/.exec(n))
+    .filter((m): m is RegExpExecArray => !!m && existsSync(join(root, m[0], "manifest.json")))
+    .map((m) => Number(m[1]))
+    .sort((a, b) => a - b);
+}
+
+function readTag(dir: string): CheckpointTag | undefined {
+  try {
+    return (JSON.parse(readFileSync(join(dir, "state.json"), "utf8")) as CheckpointState).tag;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The newest checkpoint under `root` tagged `good`, if any. */
+export function latestGoodCheckpoint(root: string): string | undefined {
+  const steps = listCheckpoints(root);
+  for (let i = steps.length - 1; i >= 0; i--) {
+    const dir = join(root, stepDirName(steps[i]!));
+    if (readTag(dir) === "good") return dir;
+  }
+  return undefined;
+}
+
+function pruneCheckpoints(root: string, keepLast: number): void {
+  const steps = listCheckpoints(root);
+  const keep = new Set(steps.slice(-keepLast));
+  const good = latestGoodCheckpoint(root);
+  for (const s of steps) {
+    const dir = join(root, stepDirName(s));
+    if (!keep.has(s) && dir !== good) rmSync(dir, { recursive: true, force: true });
+  }
+  for (const n of readdirSync(root)) if (n.startsWith(".tmp-") || n.startsWith(".old-")) rmSync(join(root, n), { recursive: true, force: true });
+}
+
+function readVerified(dir: string, name: string, manifest: Manifest): Buffer {
+  const path = join(dir, name);
+  const entry = manifest.files[name];
+  if (!entry) throw new CheckpointError(`${path}: not listed in the checkpoint's manifest.json`);
+  let buf: Buffer;
+  try {
+    buf = readFileSync(path);
+  } catch (cause) {
+    throw new CheckpointError(`${path}: cannot be read (${(cause as NodeJS.ErrnoException).code ?? cause}); the checkpoint is incomplete`, { cause });
+  }
+  if (buf.length !== entry.bytes) throw new CheckpointError(`${path}: ${buf.length} bytes where the manifest records ${entry.bytes} (truncated or overwritten); use an earlier checkpoint`);
+  if (sha256(buf) !== entry.sha256) throw new CheckpointError(`${path}: sha256 does not match the manifest (the file is corrupt); use an earlier checkpoint`);
+  return buf;
+}
+
+/**
+ * Load and verify a checkpoint directory. Every file's size and sha256 must match the manifest and every
+ * weight must have the shape the model config gives it; errors name the file.
+ */
+export function loadCheckpoint(dir: string, opts: { withOptimizer?: boolean } = {}): LoadedCheckpoint {
+  if (!existsSync(dir)) throw new CheckpointError(`checkpoint '${dir}' does not exist`);
+  const manifestPath = join(dir, "manifest.json");
+  let manifest: Manifest;
+  try {
+    manifest = JSON.parse(readFileSync(manifestPath, "utf8")) as Manifest;
+  } catch (cause) {
+    throw new CheckpointError(`${manifestPath}: missing or not JSON; '${dir}' is not a complete mtx checkpoint`, { cause });
+  }
+  if (manifest.format !== CHECKPOINT_FORMAT) throw new CheckpointError(`${manifestPath}: format '${manifest.format}' is not ${CHECKPOINT_FORMAT}`);
+  const state = JSON.parse(readVerified(dir, "state.json", manifest).toString("utf8")) as CheckpointState;
+  const tokenizerJson = JSON.parse(readVerified(dir, "tokenizer.json", manifest).toString("utf8"));
+  const modelPath = join(dir, "model.safetensors");
+  const { tensors } = decodeSafetensors(readVerified(dir, "model.safetensors", manifest), modelPath);
+  const expected = paramShapes(state.model);
+  const weights = new Map<string, Float32Array>();
+  for (const [name, t] of tensors) {
+    const want = expected?.get(name);
+    if (!want) throw new CheckpointError(`${modelPath}: unexpected tensor '${name}' for the model config in state.json`);
+    if (want.join(",") !== t.shape.join(",")) throw new CheckpointError(`${modelPath}: tensor '${name}' has shape [${t.shape}], the model config needs [${want}]`);
+    weights.set(name, t.data);
+  }
+  for (const name of expected.keys()) if (!weights.has(name)) throw new CheckpointError(`${modelPath}: missing tensor '${name}'`);
+  let optimizer: AdamWState | undefined;
+  if (opts.withOptimizer !== false && manifest.files["optimizer.safetensors"]) {
+    const optPath = join(dir, "optimizer.safetensors");
+    const { tensors: ot, metadata } = decodeSafetensors(readVerified(dir, "optimizer.safetensors", manifest), optPath);
+    const m = new Map<string, Float32Array>();
+    const v = new Map<string, Float32Array>();
+    for (const [name, t] of ot) {
+      const target = name.startsWith("m.") ? m : name.startsWith("v.") ? v : undefined;
+      if (!target) throw new CheckpointError(`${optPath}: unexpected tensor '${name}' (expected m.<param> or v.<param>)`);
+      const param = name.slice(2);
+      if (!weights.has(param)) throw new CheckpointError(`${optPath}: moments for unknown parameter '${param}'`);
+      target.set(param, t.data);
+    }
+    optimizer = { step: Number(metadata.step ?? state.optimizerStep), m, v };
+  }
+  return { dir, state, weights, optimizer, tokenizerJson };
+}

@@ -1,0 +1,100 @@
+/**
+ * The safetensors format (Hugging Face): an 8-byte little-endian header length, a JSON header
+ * `{ name: { dtype, shape, data_offsets: [begin, end] }, "__metadata__": { str: str } }` padded with spaces
+ * to 8 bytes, then the raw little-endian tensor bytes. Files written here load with Python's
+ * `safetensors.numpy.load_file`. The format is ~100 lines and no maintained JavaScript package for it
+ * installs offline, so it is implemented here.
+ */
+import { CheckpointError } from "../errors.js";
+
+export type StoredDtype = "F32" | "BF16" | "F16";
+
+export interface NamedTensor {
+  shape: number[];
+  data: Float32Array;
+}
+
+const BYTES: Record<StoredDtype, number> = { F32: 4, BF16: 2, F16: 2 };
+
+function f32ToBf16(data: Float32Array): Uint16Array {
+  const u32 = new Uint32Array(data.buffer, data.byteOffset, data.length);
+  const out = new Uint16Array(data.length);
+  for (let i = 0; i < u32.length; i++) {
+    const x = u32[i]!;
+    // Round to nearest even on the dropped 16 bits; NaN stays NaN.
+    out[i] = (x & 0x7fffffff) > 0x7f800000 ? (x >>> 16) | 0x40 : (x + 0x7fff + ((x >>> 16) & 1)) >>> 16;
+  }
+  return out;
+}
+
+function bf16ToF32(src: Uint16Array): Float32Array {
+  const u32 = new Uint32Array(src.length);
+  for (let i = 0; i < src.length; i++) u32[i] = src[i]! << 16;
+  return new Float32Array(u32.buffer);
+}
+
+function f16ToF32(src: Uint16Array): Float32Array {
+  const out = new Float32Array(src.length);
+  for (let i = 0; i < src.length; i++) {
+    const h = src[i]!;
+    const s = h & 0x8000 ? -1 : 1;
+    const e = (h >> 10) & 0x1f;
+    const f = h & 0x3ff;
+    out[i] = e === 0 ? s * Math.pow(2, -14) * (f / 1024) : e === 31 ? (f ? NaN : s * Infinity) : s * Math.pow(2, e - 15) * (1 + f / 1024);
+  }
+  return out;
+}
+
+/** Serialise tensors (in the given order) with string metadata. */
+export function encodeSafetensors(tensors: Map<string, NamedTensor>, metadata: Record<string, string> = {}, dtype: StoredDtype = "F32"): Buffer {
+  if (dtype === "F16") throw new Error("writing F16 is not supported; use F32 or BF16");
+  const header: Record<string, unknown> = { __metadata__: metadata };
+  const chunks: Buffer[] = [];
+  let offset = 0;
+  for (const [name, t] of tensors) {
+    const n = t.shape.reduce((a, b) => a * b, 1);
+    if (n !== t.data.length) throw new Error(`tensor '${name}': shape [${t.shape}] needs ${n} values, got ${t.data.length}`);
+    const bytes = dtype === "F32" ? Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength) : Buffer.from(f32ToBf16(t.data).buffer);
+    header[name] = { dtype, shape: t.shape, data_offsets: [offset, offset + bytes.length] };
+    chunks.push(bytes);
+    offset += bytes.length;
+  }
+  let json = JSON.stringify(header);
+  json += " ".repeat((8 - (Buffer.byteLength(json) % 8)) % 8);
+  const head = Buffer.alloc(8);
+  head.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
+  return Buffer.concat([head, Buffer.from(json, "utf8"), ...chunks]);
+}
+
+/** Parse a safetensors buffer; `label` names the file in errors. Values are returned as float32. */
+export function decodeSafetensors(buf: Buffer, label: string): { tensors: Map<string, NamedTensor>; metadata: Record<string, string> } {
+  const bad = (why: string) => new CheckpointError(`${label}: not a valid safetensors file (${why})`);
+  if (buf.length < 8) throw bad("shorter than its 8-byte header length");
+  const headerLen = Number(buf.readBigUInt64LE(0));
+  if (headerLen > buf.length - 8 || headerLen > 100_000_000) throw bad(`header length ${headerLen} exceeds the file size ${buf.length}`);
+  let header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] } | Record<string, string>>;
+  try {
+    header = JSON.parse(buf.subarray(8, 8 + headerLen).toString("utf8"));
+  } catch {
+    throw bad("header is not JSON");
+  }
+  const dataStart = 8 + headerLen;
+  const tensors = new Map<string, NamedTensor>();
+  for (const [name, entry] of Object.entries(header)) {
+    if (name === "__metadata__") continue;
+    const e = entry as { dtype: string; shape: number[]; data_offsets: [number, number] };
+    const width = BYTES[e.dtype as StoredDtype];
+    if (!width) throw bad(`tensor '${name}' has unsupported dtype ${e.dtype}`);
+    const [begin, end] = e.data_offsets;
+    const n = e.shape.reduce((a, b) => a * b, 1);
+    if (end - begin !== n * width || dataStart + end > buf.length) throw bad(`tensor '${name}' data [${begin}, ${end}) does not fit shape [${e.shape}] or the file (truncated?)`);
+    const raw = buf.subarray(dataStart + begin, dataStart + end);
+    const copy = new Uint8Array(raw); // aligned copy
+    let data: Float32Array;
+    if (e.dtype === "F32") data = new Float32Array(copy.buffer, 0, n);
+    else if (e.dtype === "BF16") data = bf16ToF32(new Uint16Array(copy.buffer, 0, n));
+    else data = f16ToF32(new Uint16Array(copy.buffer, 0, n));
+    tensors.set(name, { shape: e.shape, data });
+  }
+  return { tensors, metadata: (header.__metadata__ as Record<string, string>) ?? {} };
+}

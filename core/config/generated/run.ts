@@ -1,0 +1,185 @@
+/* Generated from the JSON Schema by scripts/gen-types.mjs (json-schema-to-typescript). Do not edit: run `npm run gen:types`. */
+
+/**
+ * Configuration of one mtx training run. CLI flags override the file; the effective config is written to RUN/config.json.
+ */
+export interface RunConfig {
+  /**
+   * Editor hint; ignored.
+   */
+  $schema?: string;
+  /**
+   * Seed of every random stream (init, data order, sampling).
+   */
+  seed?: number;
+  /**
+   * Optimizer steps to run (the schedule spans them).
+   */
+  steps?: number;
+  /**
+   * TensorFlow.js backend; auto prefers native TensorFlow when installed, else wasm.
+   */
+  backend?: "auto" | "wasm" | "cpu" | "tensorflow" | "tensorflow-gpu";
+  /**
+   * Run directory.
+   */
+  out?: string;
+  /**
+   * Checkpoint to start from: 'bundled' (the shipped base model), a checkpoint directory, or null to train from a random init with the `model` settings.
+   */
+  from?: string | null;
+  /**
+   * Start with fresh AdamW moments when the starting checkpoint has none. Loss spikes are likely; the choice is recorded.
+   */
+  resetOptimizer?: boolean;
+  /**
+   * tokenizer.json for runs from a random init: 'bundled' or a path. A checkpoint brings its own.
+   */
+  tokenizer?: string;
+  model?: ModelConfig;
+  data?: DataConfig;
+  optimizer?: OptimizerConfig;
+  schedule?: ScheduleConfig;
+  checkpoint?: CheckpointConfig;
+  eval?: EvalConfig;
+  log?: LogConfig;
+  /**
+   * Plugins to apply, by built-in name, file path or package name, each optionally with options.
+   */
+  plugins?: (string | PluginEntry)[];
+}
+/**
+ * Architecture, used when training from a random init (`from: null`); a checkpoint brings its own.
+ */
+export interface ModelConfig {
+  /**
+   * Defaults to the tokenizer's vocabulary size; if given it must equal it.
+   */
+  vocabSize?: number;
+  /**
+   * Residual width.
+   */
+  dModel?: number;
+  nLayers?: number;
+  /**
+   * Attention heads; dModel / nHeads must be even.
+   */
+  nHeads?: number;
+  /**
+   * Training sequence length in tokens.
+   */
+  contextLength?: number;
+  /**
+   * RoPE base theta.
+   */
+  ropeBase?: number;
+  /**
+   * RMSNorm on queries and keys per head (Wortsman et al. 2023).
+   */
+  qkNorm?: boolean;
+  /**
+   * Coefficient of the output-logit z-loss log^2 Z (PaLM uses 1e-4).
+   */
+  zLoss?: number;
+  /**
+   * Use the embedding matrix as the LM head.
+   */
+  tiedEmbeddings?: boolean;
+  normEps?: number;
+  /**
+   * Init std; output projections use initStd / sqrt(2 nLayers).
+   */
+  initStd?: number;
+}
+export interface DataConfig {
+  /**
+   * Sequences per step.
+   */
+  batchSize?: number;
+  /**
+   * General-English corpora to stream (held-out documents are never trained on).
+   *
+   * @minItems 1
+   */
+  sources?: ["sotu" | "brown", ...("sotu" | "brown")[]];
+  /**
+   * Share of whole documents kept out of training for evaluation.
+   */
+  heldoutShare?: number;
+}
+/**
+ * AdamW with decoupled weight decay (Loshchilov & Hutter 2019); defaults from OLMo 2.
+ */
+export interface OptimizerConfig {
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  weightDecay?: number;
+  /**
+   * Global gradient-norm clip; 0 disables.
+   */
+  gradClip?: number;
+  /**
+   * Parameter-name patterns (* wildcard) that get no weight decay.
+   */
+  noDecay?: string[];
+}
+export interface ScheduleConfig {
+  /**
+   * Re-warmup then cosine decay; warmup-stable-decay; linear to zero; constant.
+   */
+  type?: "warmup-cosine" | "wsd" | "linear" | "constant";
+  /**
+   * Peak learning rate, or 'from-checkpoint' to use the LR recorded in the starting checkpoint.
+   */
+  peakLr?: number | "from-checkpoint";
+  /**
+   * Floor of the cosine and WSD decays.
+   */
+  minLr?: number;
+  warmupSteps?: number;
+  /**
+   * WSD: share of steps spent decaying (MiniCPM: ~10% suffices).
+   */
+  decayFraction?: number;
+}
+export interface CheckpointConfig {
+  /**
+   * Save every N steps (0: only at the end).
+   */
+  every?: number;
+  /**
+   * Checkpoints kept; older ones are deleted after a new one is complete.
+   */
+  keepLast?: number;
+}
+export interface EvalConfig {
+  /**
+   * Held-out evaluation every N steps (0: only at the end).
+   */
+  every?: number;
+  /**
+   * Held-out batches per evaluation (a fixed set).
+   */
+  batches?: number;
+}
+export interface LogConfig {
+  /**
+   * Steps between log lines when not on a TTY.
+   */
+  every?: number;
+}
+export interface PluginEntry {
+  /**
+   * Built-in name, file path or package name.
+   */
+  name: string;
+  /**
+   * Validated against the plugin's own schema.
+   */
+  options?: {};
+  /**
+   * What a throw from this plugin does to the run.
+   */
+  onError?: "halt" | "disable" | "warn";
+}

@@ -1,0 +1,36 @@
+/** What the trainer consumes each step. */
+
+/** Provenance of one packed sequence: enough to find and skip the exact data again. */
+export interface SampleInfo {
+  /** Stable id of the sequence: `e<epoch>:<first document id>@<token offset>`. */
+  id: string;
+  /** Source label of the sequence (the source with the most tokens in it). */
+  source: string;
+  /** Ids of the documents the sequence spans, in order. */
+  documents: string[];
+  /** Positions (0-based, in the input) where a new document starts. */
+  boundaries: number[];
+}
+
+export interface Batch {
+  /** Sequences in the batch (B). */
+  size: number;
+  /** Tokens per sequence (T). */
+  seqLen: number;
+  /** Input ids, row-major [B, T]. */
+  inputs: Int32Array;
+  /** Next-token targets, row-major [B, T]. */
+  targets: Int32Array;
+  /** One entry per sequence. */
+  samples: SampleInfo[];
+}
+
+/** A deterministic, resumable source of batches. */
+export interface BatchSource {
+  next(): Batch;
+  /** Serialisable position; `restore(cursor)` continues with the very next batch. */
+  cursor(): DataCursor;
+  restore(cursor: DataCursor): void;
+}
+
+export type DataCursor = Record<string, unknown>;

@@ -1,0 +1,8 @@
+/** A document from some source: the unit of deduplication, held-out splits and provenance. */
+export interface Document {
+  /** Stable id, `<source>/<name>`. */
+  id: string;
+  /** Source label carried into every sequence built from the document. */
+  source: string;
+  text: string;
+}

@@ -1,0 +1,215 @@
+/**
+ * The decoder-only transformer: token embedding, pre-RMSNorm blocks with causal multi-head attention
+ * (rotary positions, rotate-half) and a 4x tanh-GELU MLP, final RMSNorm, untied LM head, no biases.
+ * This is the architecture of shared/peers/torch_gpt.py, so throughput compares like for like.
+ *
+ * Every parameter has a stable dotted name (`blocks.3.attn.wq`) by which freezing, adapters, weight decay
+ * and logs address it. Matrices are stored [in, out] (y = x W), the transpose of torch's nn.Linear.
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { ModelConfig } from "../config/types.js";
+import { ConfigError } from "../errors.js";
+import type { Rng } from "../rng.js";
+import { applyRope, causalAttention, crossEntropy, embedding, geluTanh, linear, rmsNorm } from "./layers.js";
+import { ropeTables, type RopeTables } from "./rope.js";
+
+export type ParamKind = "embedding" | "matrix" | "norm";
+
+export interface ParamSpec {
+  name: string;
+  shape: number[];
+  kind: ParamKind;
+  /** Init std for matrices and embeddings; norms start at 1. */
+  initStd: number;
+}
+
+/** Outputs of one forward pass with loss. */
+export interface ForwardResult {
+  /** Mean cross-entropy over all tokens (nats), scalar. */
+  lmLoss: tf.Scalar;
+  /** Per-token cross-entropy [B*T] (nats), for per-sequence and per-position statistics. */
+  tokenLoss: tf.Tensor1D;
+  /** z-loss term (already weighted by the coefficient), when enabled. */
+  zLoss?: tf.Scalar;
+  /** Final hidden states [B*T, D], for auxiliary losses. */
+  hidden: tf.Tensor2D;
+}
+
+/** Parameter specs in their stable order. */
+export function parameterSpecs(cfg: ModelConfig): ParamSpec[] {
+  const { vocabSize: V, dModel: D, nLayers: L, initStd } = cfg;
+  const hd = D / cfg.nHeads;
+  const outStd = initStd / Math.sqrt(2 * L);
+  const specs: ParamSpec[] = [{ name: "embed.weight", shape: [V, D], kind: "embedding", initStd }];
+  for (let i = 0; i < L; i++) {
+    const p = `blocks.${i}`;
+    specs.push({ name: `${p}.norm1.weight`, shape: [D], kind: "norm", initStd: 0 });
+    for (const w of ["wq", "wk", "wv"]) specs.push({ name: `${p}.attn.${w}`, shape: [D, D], kind: "matrix", initStd });
+    specs.push({ name: `${p}.attn.wo`, shape: [D, D], kind: "matrix", initStd: outStd });
+    if (cfg.qkNorm) {
+      specs.push({ name: `${p}.attn.qNorm.weight`, shape: [hd], kind: "norm", initStd: 0 });
+      specs.push({ name: `${p}.attn.kNorm.weight`, shape: [hd], kind: "norm", initStd: 0 });
+    }
+    specs.push({ name: `${p}.norm2.weight`, shape: [D], kind: "norm", initStd: 0 });
+    specs.push({ name: `${p}.mlp.w1`, shape: [D, 4 * D], kind: "matrix", initStd });
+    specs.push({ name: `${p}.mlp.w2`, shape: [4 * D, D], kind: "matrix", initStd: outStd });
+  }
+  specs.push({ name: "norm.weight", shape: [D], kind: "norm", initStd: 0 });
+  if (!cfg.tiedEmbeddings) specs.push({ name: "head.weight", shape: [D, V], kind: "matrix", initStd });
+  return specs;
+}
+
+/** Checks the architecture is buildable; the message names the field. */
+export function validateModelConfig(cfg: ModelConfig): void {
+  if (cfg.dModel % cfg.nHeads !== 0) {
+    throw new ConfigError(`model.dModel (${cfg.dModel}) must be divisible by model.nHeads (${cfg.nHeads})`);
+  }
+  if ((cfg.dModel / cfg.nHeads) % 2 !== 0) {
+    throw new ConfigError(`model.dModel / model.nHeads (${cfg.dModel / cfg.nHeads}) must be even for rotary embeddings`);
+  }
+}
+
+/** Matrix multiply-accumulates per token of the parameter matmuls (for FLOP accounting: 6 N per token). */
+export function matmulParams(cfg: ModelConfig): number {
+  return cfg.nLayers * 12 * cfg.dModel * cfg.dModel + cfg.dModel * cfg.vocabSize;
+}
+
+/** Training FLOPs per token at sequence length T: 6N for the matmuls plus attention (12 L T D). */
+export function trainFlopsPerToken(cfg: ModelConfig, seqLen: number): number {
+  return 6 * matmulParams(cfg) + 12 * cfg.nLayers * seqLen * cfg.dModel;
+}
+
+export class Transformer {
+  readonly specs: ParamSpec[];
+  readonly params: Map<string, tf.Variable>;
+  private readonly ropeCache = new Map<number, RopeTables & { mask: tf.Tensor2D }>();
+
+  private constructor(readonly config: ModelConfig, weights: Map<string, Float32Array>) {
+    validateModelConfig(config);
+    this.specs = parameterSpecs(config);
+    this.params = new Map();
+    for (const spec of this.specs) {
+      const data = weights.get(spec.name);
+      if (!data) throw new ConfigError(`missing weights for parameter '${spec.name}'`);
+      this.params.set(spec.name, tf.variable(tf.tensor(data, spec.shape, "float32"), true, spec.name.replace(/\./g, "/") + "_" + uid()));
+    }
+  }
+
+  /** A model with seeded N(0, std) init (norm gains at 1), identical on every backend. */
+  static init(config: ModelConfig, rng: Rng): Transformer {
+    validateModelConfig(config);
+    const weights = new Map<string, Float32Array>();
+    for (const spec of parameterSpecs(config)) {
+      const n = spec.shape.reduce((a, b) => a * b, 1);
+      const data = new Float32Array(n);
+      if (spec.kind === "norm") data.fill(1);
+      else for (let i = 0; i < n; i++) data[i] = rng.normal() * spec.initStd;
+      weights.set(spec.name, data);
+    }
+    return new Transformer(config, weights);
+  }
+
+  /** A model from named weights (e.g. a checkpoint); every parameter must be present with its shape. */
+  static fromWeights(config: ModelConfig, weights: Map<string, Float32Array>): Transformer {
+    return new Transformer(config, weights);
+  }
+
+  param(name: string): tf.Variable {
+    const p = this.params.get(name);
+    if (!p) throw new Error(`no parameter named '${name}'`);
+    return p;
+  }
+
+  /** Total parameter count. */
+  get size(): number {
+    return this.specs.reduce((a, s) => a + s.shape.reduce((x, y) => x * y, 1), 0);
+  }
+
+  /** Copies of all weights by name. */
+  getWeights(): Map<string, Float32Array> {
+    const out = new Map<string, Float32Array>();
+    for (const [name, v] of this.params) out.set(name, (v.dataSync() as Float32Array).slice());
+    return out;
+  }
+
+  /** Overwrite weights in place (all or some parameters). */
+  setWeights(weights: Map<string, Float32Array>): void {
+    for (const [name, data] of weights) {
+      const v = this.param(name);
+      v.assign(tf.tensor(data, v.shape, "float32"));
+    }
+  }
+
+  private tables(seqLen: number) {
+    let t = this.ropeCache.get(seqLen);
+    if (!t) {
+      const hd = this.config.dModel / this.config.nHeads;
+      // Built outside any caller's tidy scope (tf.keep) because they are cached across steps.
+      const tables = ropeTables(seqLen, this.config.nHeads, hd, { base: this.config.ropeBase });
+      const mask = tf.tidy(() => tf.mul(tf.sub(1, tf.linalg.bandPart(tf.ones([seqLen, seqLen]), -1, 0)), -1e9) as tf.Tensor2D);
+      t = { cos: tf.keep(tables.cos), sin: tf.keep(tables.sin), rot: tf.keep(tables.rot), rotT: tf.keep(tables.rotT), mask: tf.keep(mask) };
+      this.ropeCache.set(seqLen, t);
+    }
+    return t;
+  }
+
+  /** Final hidden states [B*T, D] for token ids laid out [B, T]. Call inside tf.tidy. */
+  hidden(ids: Int32Array, batch: number, seqLen: number): tf.Tensor2D {
+    const { dModel: D, nHeads: H, nLayers: L, normEps: eps, qkNorm } = this.config;
+    const hd = D / H;
+    const N = batch * seqLen;
+    const rt = this.tables(seqLen);
+    const toHeads = (x: tf.Tensor2D) =>
+      tf.reshape(tf.transpose(tf.reshape(x, [batch, seqLen, H, hd]), [0, 2, 1, 3]), [batch * H, seqLen, hd]) as tf.Tensor3D;
+    let x = embedding(this.param("embed.weight") as tf.Tensor2D, ids);
+    for (let i = 0; i < L; i++) {
+      const p = `blocks.${i}`;
+      const h = rmsNorm(x, this.param(`${p}.norm1.weight`) as tf.Tensor1D, eps);
+      let q = linear(h, this.param(`${p}.attn.wq`) as tf.Tensor2D);
+      let k = linear(h, this.param(`${p}.attn.wk`) as tf.Tensor2D);
+      const v = linear(h, this.param(`${p}.attn.wv`) as tf.Tensor2D);
+      if (qkNorm) {
+        q = tf.reshape(rmsNorm(tf.reshape(q, [N, H, hd]), this.param(`${p}.attn.qNorm.weight`) as tf.Tensor1D, eps), [N, D]);
+        k = tf.reshape(rmsNorm(tf.reshape(k, [N, H, hd]), this.param(`${p}.attn.kNorm.weight`) as tf.Tensor1D, eps), [N, D]);
+      }
+      const qr = applyRope(tf.reshape(q, [batch, seqLen, D]), rt.cos, rt.sin, rt.rot, rt.rotT);
+      const kr = applyRope(tf.reshape(k, [batch, seqLen, D]), rt.cos, rt.sin, rt.rot, rt.rotT);
+      const o = causalAttention(toHeads(tf.reshape(qr, [N, D])), toHeads(tf.reshape(kr, [N, D])), toHeads(v), rt.mask);
+      const merged = tf.reshape(tf.transpose(tf.reshape(o, [batch, H, seqLen, hd]), [0, 2, 1, 3]), [N, D]) as tf.Tensor2D;
+      x = tf.add(x, linear(merged, this.param(`${p}.attn.wo`) as tf.Tensor2D));
+      const h2 = rmsNorm(x, this.param(`${p}.norm2.weight`) as tf.Tensor1D, eps);
+      x = tf.add(x, linear(geluTanh(linear(h2, this.param(`${p}.mlp.w1`) as tf.Tensor2D)), this.param(`${p}.mlp.w2`) as tf.Tensor2D));
+    }
+    return rmsNorm(x, this.param("norm.weight") as tf.Tensor1D, eps);
+  }
+
+  /** Logits [N, V] from final hidden states [N, D]. */
+  logits(hidden: tf.Tensor2D): tf.Tensor2D {
+    const head = this.config.tiedEmbeddings ? (tf.transpose(this.param("embed.weight")) as tf.Tensor2D) : (this.param("head.weight") as tf.Tensor2D);
+    return linear(hidden, head);
+  }
+
+  /** Forward pass with the LM loss for inputs and targets laid out [B, T]. Call inside tf.tidy. */
+  forward(inputs: Int32Array, targets: Int32Array, batch: number, seqLen: number): ForwardResult {
+    const hidden = this.hidden(inputs, batch, seqLen);
+    const logits = this.logits(hidden);
+    const tokenLoss = crossEntropy(logits, targets);
+    const lmLoss = tf.mean(tokenLoss) as tf.Scalar;
+    let zLoss: tf.Scalar | undefined;
+    if (this.config.zLoss > 0) {
+      zLoss = tf.mul(this.config.zLoss, tf.mean(tf.square(tf.logSumExp(logits, -1)))) as tf.Scalar;
+    }
+    return { lmLoss, tokenLoss, zLoss, hidden };
+  }
+
+  dispose(): void {
+    for (const v of this.params.values()) v.dispose();
+    for (const t of this.ropeCache.values()) tf.dispose([t.cos, t.sin, t.rot, t.rotT, t.mask]);
+    this.ropeCache.clear();
+  }
+}
+
+let counter = 0;
+function uid(): number {
+  return counter++;
+}

@@ -1,0 +1,32 @@
+/** Locations inside the installed mtx package (fixtures, schemas), independent of the working directory. */
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+function findRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const pkg = join(dir, "package.json");
+    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, "utf8")) as { name?: string }).name === "mtx") return dir;
+    const up = dirname(dir);
+    if (up === dir) throw new Error("cannot find the mtx package root");
+    dir = up;
+  }
+}
+
+export const PACKAGE_ROOT = findRoot();
+export const BUNDLED_BASE = join(PACKAGE_ROOT, "fixtures", "base");
+export const BUNDLED_TOKENIZER = join(BUNDLED_BASE, "tokenizer.json");
+
+/** `bundled` means the shipped base model; anything else is a path relative to the working directory. */
+export function resolveCheckpointPath(from: string): string {
+  return from === "bundled" ? BUNDLED_BASE : resolve(from);
+}
+
+export function resolveTokenizerPath(path: string): string {
+  return path === "bundled" ? BUNDLED_TOKENIZER : resolve(path);
+}
+
+export function packageVersion(): string {
+  return (JSON.parse(readFileSync(join(PACKAGE_ROOT, "package.json"), "utf8")) as { version: string }).version;
+}

@@ -1,0 +1,7 @@
+/**
+ * Built-in plugins by name. `mtx train --plugins a,b` and `plugins: [...]` in the config resolve names
+ * here first, then as a file path, then as an npm package (see registry.ts).
+ */
+import type { PluginDefinition } from "./types.js";
+
+export const BUILTIN_PLUGINS: Record<string, PluginDefinition<never>> = {};

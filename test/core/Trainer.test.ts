@@ -1,0 +1,187 @@
+import * as tf from "@tensorflow/tfjs";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { loadCheckpoint } from "../../core/checkpoint/Checkpoint.js";
+import { PluginError } from "../../core/errors.js";
+import type { MtxPlugin } from "../../core/plugin.js";
+import { Trainer } from "../../core/Trainer.js";
+import type { TrainerApi } from "../../core/TrainerApi.js";
+import type { Verdict } from "../../core/verdicts.js";
+import { readJsonl, tinyEffective, tinyRun } from "../helpers/trainer.js";
+
+/** A plugin made of inline taps, for tests. */
+function plugin(name: string, apply: (t: TrainerApi) => void): MtxPlugin {
+  return { name, apply };
+}
+
+const verdictAt = (name: string, hook: "shouldSkipStep" | "shouldHalt", step: number, v: Omit<Verdict, "plugin">, once = true) => {
+  let fired = false;
+  return plugin(name, (t) =>
+    t.hooks[hook].tap(name, (ctx) => {
+      if (ctx.step !== step || (once && fired)) return undefined;
+      fired = true;
+      return { ...v, plugin: name };
+    }),
+  );
+};
+
+describe("Trainer", () => {
+  it("trains: the loss falls on a tiny model", async () => {
+    const { metrics, summary } = await tinyRun({ steps: 40 });
+    expect(summary.status).toBe("completed");
+    expect(metrics.map((m) => m.step)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    const first = mean(metrics.slice(0, 5).map((m) => m.loss));
+    const last = mean(metrics.slice(-5).map((m) => m.loss));
+    expect(last).toBeLessThan(first - 0.5);
+    for (const k of ["loss", "gradNorm", "updateNorm", "lr", "tokens", "tokensPerSec", "stepTimeMs"] as const) expect(Number.isFinite(metrics[0]![k])).toBe(true);
+    expect(metrics[39]!.tokens).toBe(40 * 4 * 32);
+    expect(Object.keys(metrics[0]!.sourceLoss).every((s) => s === "sotu" || s === "brown")).toBe(true);
+    expect(summary.heldout!.bpb).toBeGreaterThan(0);
+    expect(metrics[39]!.heldoutBpb).toBe(summary.heldout!.bpb);
+  });
+
+  it("is deterministic: same seed and config give bitwise the same losses", async () => {
+    const a = await tinyRun({ steps: 8 });
+    const b = await tinyRun({ steps: 8 });
+    const c = await tinyRun({ steps: 8, seed: 8 });
+    expect(b.metrics.map((m) => m.loss)).toEqual(a.metrics.map((m) => m.loss));
+    expect(c.metrics.map((m) => m.loss)).not.toEqual(a.metrics.map((m) => m.loss));
+  });
+
+  it("carries out a skip verdict: no update, recorded with its evidence", async () => {
+    const skip = verdictAt("skipper", "shouldSkipStep", 3, { action: "skip", reason: "test skip", evidence: { why: 42 } });
+    const { metrics, decisions, summary } = await tinyRun({ steps: 5 }, [skip]);
+    expect(metrics[2]).toMatchObject({ step: 3, skipped: true, updateNorm: 0 });
+    expect(metrics[3]!.updateNorm).toBeGreaterThan(0);
+    expect(decisions).toEqual([expect.objectContaining({ step: 3, action: "skip", plugin: "skipper", reason: "test skip", evidence: { why: 42 }, outcome: "update skipped" })]);
+    expect(summary.verdicts).toHaveLength(1);
+  });
+
+  it("carries out reduce-lr for the given steps", async () => {
+    const red = verdictAt("reducer", "shouldSkipStep", 4, { action: "reduce-lr", reason: "lower", lrFactor: 0.25, lrSteps: 3 });
+    const { metrics } = await tinyRun({ steps: 9, schedule: { type: "constant", peakLr: 0.002, warmupSteps: 0 } }, [red]);
+    expect(metrics.map((m) => m.lr)).toEqual([0.002, 0.002, 0.002, 0.0005, 0.0005, 0.0005, 0.002, 0.002, 0.002]);
+    expect(metrics[3]!.skipped).toBe(false);
+  });
+
+  it("halts on a halt verdict: exit code 3, a checkpoint tagged halted, the reason in the summary", async () => {
+    const halt = verdictAt("guard", "shouldHalt", 6, { action: "halt", reason: "held-out regression", evidence: { bpb: 9 } });
+    const { summary, metrics, config } = await tinyRun({ steps: 20 }, [halt]);
+    expect(summary).toMatchObject({ status: "halted", exitCode: 3, endStep: 6, halt: { plugin: "guard", reason: "held-out regression", evidence: { bpb: 9 } } });
+    expect(metrics.at(-1)!.step).toBe(6);
+    const ckpt = loadCheckpoint(join(config.out, "checkpoints", "step-6"));
+    expect(ckpt.state).toMatchObject({ tag: "halted", reason: "held-out regression" });
+    expect(JSON.parse(readFileSync(join(config.out, "summary.json"), "utf8")).halt.plugin).toBe("guard");
+  });
+
+  it("rolls back to the last good checkpoint and continues one unbroken curve", async () => {
+    const rb = verdictAt("roller", "shouldHalt", 8, { action: "rollback", reason: "regressed" });
+    const { summary, metrics, decisions } = await tinyRun({ steps: 12, checkpoint: { every: 5 } }, [rb]);
+    expect(summary.status).toBe("completed");
+    expect(decisions[0]).toMatchObject({ action: "rollback", step: 8, outcome: expect.stringMatching(/rolled back to step 5/) });
+    expect(metrics.map((m) => m.step)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
+    // Without skipping data the replay after the rollback repeats steps 6..8 exactly.
+    const plain = await tinyRun({ steps: 12, checkpoint: { every: 5 } });
+    expect(metrics.map((m) => m.loss)).toEqual(plain.metrics.map((m) => m.loss));
+  });
+
+  it("halts on a non-finite loss without applying the update", async () => {
+    const nan = plugin("nan", (t) =>
+      t.hooks.transformLoss.tap("nan", (ctx) => {
+        if (ctx.step === 3) ctx.terms.push({ name: "poison", value: tf.mul(NaN, tf.mean(ctx.forward.hidden)) as tf.Scalar });
+        return ctx;
+      }),
+    );
+    const { summary, config } = await tinyRun({ steps: 10 }, [nan]);
+    expect(summary).toMatchObject({ status: "halted", exitCode: 3, endStep: 3, halt: { plugin: "trainer", reason: expect.stringMatching(/non-finite total loss/) } });
+    const w = loadCheckpoint(join(config.out, "checkpoints", "step-3")).weights;
+    for (const arr of w.values()) expect(arr.every(Number.isFinite)).toBe(true);
+  });
+
+  it("adds loss terms inside the gradient and logs each by name", async () => {
+    const aux = plugin("aux", (t) =>
+      t.hooks.transformLoss.tap("aux", (ctx) => {
+        ctx.terms.push({ name: "aux", value: tf.mul(0.5, tf.mean(tf.square(ctx.forward.hidden))) as tf.Scalar });
+        return ctx;
+      }),
+    );
+    const { metrics } = await tinyRun({ steps: 3 }, [aux]);
+    const plain = await tinyRun({ steps: 3 });
+    expect(metrics[0]!.terms.aux).toBeGreaterThan(0);
+    expect(metrics[0]!.totalLoss).toBeCloseTo(metrics[0]!.loss + metrics[0]!.terms.aux!, 5);
+    expect(metrics[0]!.loss).toBe(plain.metrics[0]!.loss); // same forward before the first update
+    expect(metrics[1]!.loss).not.toBe(plain.metrics[1]!.loss); // the term changed the gradient
+  });
+
+  it("applies plugin onError policies: warn goes on, disable stops calling, halt fails the run", async () => {
+    let calls = 0;
+    const thrower = (name: string) =>
+      plugin(name, (t) =>
+        t.hooks.stepEnd.tap(name, () => {
+          calls++;
+          throw new Error("boom");
+        }),
+      );
+    const warned = await tinyRun({ steps: 4 }, [thrower("w")], { policies: { w: "warn" } });
+    expect(warned.summary.status).toBe("completed");
+    expect(calls).toBe(4);
+    expect(warned.decisions.filter((d) => d.action === "plugin-error")).toHaveLength(4);
+    calls = 0;
+    const disabled = await tinyRun({ steps: 4 }, [thrower("d")], { policies: { d: "disable" } });
+    expect(disabled.summary.status).toBe("completed");
+    expect(calls).toBe(1);
+    const config = tinyEffective({ steps: 4 });
+    const err = await new Trainer(config, [thrower("h")]).train().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PluginError);
+    expect((err as PluginError).message).toMatch(/plugin 'h' threw in hook 'stepEnd': boom/);
+    expect(JSON.parse(readFileSync(join(config.out, "summary.json"), "utf8")).status).toBe("failed");
+  });
+
+  it("runs every shutdown tap even when one throws", async () => {
+    const seen: string[] = [];
+    const a = plugin("a", (t) => t.hooks.shutdown.tap("a", () => { seen.push("a"); throw new Error("a failed"); }));
+    const b = plugin("b", (t) => t.hooks.shutdown.tapPromise("b", async () => { seen.push("b"); }));
+    const { summary } = await tinyRun({ steps: 2 }, [a, b]);
+    expect(summary.status).toBe("completed");
+    expect(seen).toEqual(["a", "b"]);
+  });
+
+  it("keeps plugin state in checkpoints and restores it on resume", async () => {
+    class Counter implements MtxPlugin {
+      readonly name = "counter";
+      n = 0;
+      apply(t: TrainerApi) { t.hooks.stepEnd.tap(this.name, () => { this.n++; }); }
+      state() { return { n: this.n }; }
+      restore(s: unknown) { this.n = (s as { n: number }).n; }
+    }
+    const first = await tinyRun({ steps: 5 }, [new Counter()]);
+    const again = new Counter();
+    const config = { ...first.config, steps: 8 };
+    await new Trainer(config, [again], { resume: true }).train();
+    expect(again.n).toBe(8);
+    expect(existsSync(join(config.out, "checkpoints", "step-8"))).toBe(true);
+  });
+
+  it("refuses to start from a checkpoint without moments unless resetOptimizer is set", async () => {
+    const { config } = await tinyRun({ steps: 2 });
+    const dir = join(config.out, "checkpoints", "step-2");
+    const { saveCheckpoint } = await import("../../core/checkpoint/Checkpoint.js");
+    const c = loadCheckpoint(dir);
+    const noOpt = saveCheckpoint(join(config.out, "bare"), { state: c.state, weights: c.weights, tokenizerJson: c.tokenizerJson });
+    await expect(tinyRun({ steps: 1, from: noOpt })).rejects.toThrow(/has no optimizer moments.*--reset-optimizer/);
+    const ok = await tinyRun({ steps: 1, from: noOpt, resetOptimizer: true });
+    expect(ok.summary.resetOptimizer).toBe(true);
+    expect(ok.decisions[0]).toMatchObject({ action: "reset-optimizer" });
+  });
+
+  it("reads the peak LR from the starting checkpoint with peakLr 'from-checkpoint'", async () => {
+    const { config, metrics } = await tinyRun({ steps: 3, schedule: { type: "constant", peakLr: 0.0025, warmupSteps: 0 } });
+    const from = join(config.out, "checkpoints", "step-3");
+    const next = await tinyRun({ steps: 2, from, schedule: { type: "constant", peakLr: "from-checkpoint", warmupSteps: 0 } });
+    expect(metrics.at(-1)!.lr).toBe(0.0025);
+    expect(next.metrics.map((m) => m.lr)).toEqual([0.0025, 0.0025]);
+    expect(readJsonl(join(next.config.out, "metrics.jsonl"))).toHaveLength(2);
+  });
+});
