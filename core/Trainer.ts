@@ -201,6 +201,8 @@ export class Trainer implements TrainerApi {
         }
         this.run.append("metrics.jsonl", ctx.metrics);
         if ((ckptEvery > 0 && this.step % ckptEvery === 0) || last) lastCheckpoint = await this.checkpoint(this.verdictsSinceCheckpoint ? "suspect" : "good");
+        // The step is synchronous: yield to the event loop so signals (and worker results) get through.
+        await new Promise<void>((resolve) => setImmediate(resolve));
         if (this.stopSignal) break;
       }
 
@@ -279,8 +281,26 @@ export class Trainer implements TrainerApi {
       this.tokens = start.state.tokens;
       this.flops = start.state.flops;
       this.log.info(`starting from ${start.dir} (step ${start.state.step} of its run)`);
+      this.continueDataStream(start);
     }
     this.log.info(`model: ${this.model.size.toLocaleString("en-US")} parameters, context ${seqLen}, batch ${this.config.data.batchSize}`);
+  }
+
+  /**
+   * A new run on the same data stream as its starting checkpoint (same sources, seed and sequence length)
+   * continues where that run stopped, so it does not replay sequences the checkpoint was trained on.
+   */
+  private continueDataStream(start: LoadedCheckpoint): void {
+    const prev = start.state.config as Partial<EffectiveConfig> | undefined;
+    const same =
+      start.state.dataCursor &&
+      prev?.seed === this.config.seed &&
+      JSON.stringify(prev?.data?.sources) === JSON.stringify(this.config.data.sources) &&
+      prev?.data?.heldoutShare === this.config.data.heldoutShare &&
+      start.state.model.contextLength === this.model.config.contextLength;
+    if (!same) return;
+    this.data.train.restore(start.state.dataCursor!);
+    this.log.info(`continuing the starting checkpoint's data stream (${JSON.stringify(start.state.dataCursor)})`);
   }
 
   private scratchModelConfig(): ModelConfig {

@@ -184,4 +184,17 @@ describe("Trainer", () => {
     expect(next.metrics.map((m) => m.lr)).toEqual([0.0025, 0.0025]);
     expect(readJsonl(join(next.config.out, "metrics.jsonl"))).toHaveLength(2);
   });
+
+  it("a new run from a checkpoint continues its data stream instead of replaying it", async () => {
+    const ids: string[][] = [];
+    const recorder = plugin("rec", (t) => t.hooks.transformBatch.tap("rec", (b) => { ids.push(b.samples.map((x) => x.id)); return b; }));
+    await tinyRun({ steps: 6 }, [recorder]);
+    const straight = ids.splice(0);
+    const first = await tinyRun({ steps: 3 });
+    await tinyRun({ steps: 3, from: join(first.config.out, "checkpoints", "step-3") }, [recorder]);
+    expect(ids).toEqual(straight.slice(3));
+    ids.length = 0;
+    await tinyRun({ steps: 1, seed: 99, from: join(first.config.out, "checkpoints", "step-3") }, [recorder]);
+    expect(ids[0]).not.toEqual(straight[3]); // another seed: a fresh order
+  });
 });

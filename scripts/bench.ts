@@ -1,0 +1,98 @@
+/**
+ * `npm run bench`: training throughput of mtx next to the PyTorch peer (shared/peers/torch_gpt.py) on the
+ * same model config, measured side by side in one run; prints a table and writes bench/results.json.
+ * Machines here are shared and noisy: compare the ratio, not the absolute numbers.
+ *
+ * mtx is timed through the real Trainer (data, hooks, AdamW, metrics) on random-init weights; the peer
+ * times its own step on fixed random tokens. Options: --steps N (timed steps, default 12).
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { validateConfig } from "../core/config/loadConfig.js";
+import type { StepMetrics } from "../core/hooks.js";
+import { trainFlopsPerToken } from "../core/model/Transformer.js";
+import { PACKAGE_ROOT } from "../core/paths.js";
+import { Trainer } from "../core/Trainer.js";
+
+interface BenchConfig {
+  name: string;
+  dModel: number;
+  nLayers: number;
+  nHeads: number;
+  seqLen: number;
+  batch: number;
+  vocab: number;
+}
+
+const CONFIGS: BenchConfig[] = [{ name: "default", dModel: 128, nLayers: 4, nHeads: 4, seqLen: 128, batch: 8, vocab: 2048 }];
+const arg = (name: string, fallback: string) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1]! : fallback;
+};
+const timedSteps = Number(arg("steps", "12"));
+const warmup = 3;
+
+async function mtxThroughput(c: BenchConfig) {
+  const out = mkdtempSync(join(tmpdir(), "mtx-bench-"));
+  const config = validateConfig({
+    from: null,
+    backend: "auto",
+    steps: warmup + timedSteps,
+    out,
+    model: { dModel: c.dModel, nLayers: c.nLayers, nHeads: c.nHeads, contextLength: c.seqLen },
+    data: { batchSize: c.batch },
+    eval: { every: 0, batches: 1 },
+    checkpoint: { every: 0 },
+  });
+  const trainer = new Trainer(config, []);
+  const summary = await trainer.train();
+  const metrics = readFileSync(join(out, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as StepMetrics);
+  const timed = metrics.slice(warmup);
+  const meanMs = timed.reduce((a, m) => a + m.stepTimeMs, 0) / timed.length;
+  const tokens = c.batch * c.seqLen;
+  const flopsPerStep = tokens * trainFlopsPerToken({ vocabSize: c.vocab, dModel: c.dModel, nLayers: c.nLayers, nHeads: c.nHeads, contextLength: c.seqLen, ropeBase: 1e4, qkNorm: false, zLoss: 0, tiedEmbeddings: false, normEps: 1e-5, initStd: 0.02 }, c.seqLen);
+  return { backend: summary.backend, stepMeanMs: meanMs, tokPerS: tokens / (meanMs / 1000), gflops: flopsPerStep / (meanMs / 1000) / 1e9 };
+}
+
+function torchPeer(c: BenchConfig): { tokPerS: number; gflops: number; torch: string } | { unavailable: string } {
+  const script = resolve(PACKAGE_ROOT, "..", "shared", "peers", "torch_gpt.py");
+  if (!existsSync(script)) return { unavailable: `peer script not found at ${script}` };
+  const py = ["/usr/bin/python3", "python3"].find((p) => spawnSync(p, ["-c", "import torch"], { stdio: "ignore" }).status === 0);
+  if (!py) return { unavailable: "PyTorch is not installed (apt-get install -y python3-torch libopenblas0-pthread)" };
+  const r = spawnSync(py, [script, "--threads", "1", "--d", String(c.dModel), "--layers", String(c.nLayers), "--heads", String(c.nHeads), "--seq", String(c.seqLen), "--batch", String(c.batch), "--vocab", String(c.vocab), "--steps", String(timedSteps)], {
+    encoding: "utf8",
+    env: { ...process.env, OPENBLAS_NUM_THREADS: "2" },
+  });
+  if (r.status !== 0) return { unavailable: `peer failed: ${r.stderr.trim().split("\n").pop()}` };
+  const j = JSON.parse(r.stdout.trim().split("\n").pop()!) as { tokPerS: number; gflops: number; torch: string };
+  return j;
+}
+
+const rows: Record<string, unknown>[] = [];
+for (const c of CONFIGS) {
+  const label = `V${c.vocab} D${c.dModel} L${c.nLayers} H${c.nHeads} T${c.seqLen} B${c.batch}`;
+  process.stderr.write(`bench ${c.name} (${label}): mtx...\n`);
+  const m = await mtxThroughput(c);
+  process.stderr.write(`bench ${c.name} (${label}): PyTorch peer...\n`);
+  const p = torchPeer(c);
+  rows.push({
+    config: c.name,
+    shape: label,
+    mtxBackend: m.backend,
+    mtxTokPerS: Math.round(m.tokPerS),
+    mtxGflops: +m.gflops.toFixed(2),
+    peerTokPerS: "tokPerS" in p ? p.tokPerS : null,
+    peer: "tokPerS" in p ? `torch ${p.torch}` : p.unavailable,
+    ratio: "tokPerS" in p ? +(m.tokPerS / p.tokPerS).toFixed(3) : null,
+  });
+}
+
+const line = (cells: string[]) => cells.map((c, i) => c.padEnd([10, 26, 12, 12, 12, 7][i] ?? 10)).join(" ");
+console.log(line(["config", "shape", "mtx tok/s", "mtx GFLOP/s", "peer tok/s", "ratio"]));
+for (const r of rows) console.log(line([String(r.config), String(r.shape), String(r.mtxTokPerS), String(r.mtxGflops), String(r.peerTokPerS ?? "n/a"), String(r.ratio ?? "n/a")]));
+for (const r of rows) console.log(`  ${r.config}: mtx on ${r.mtxBackend}; peer: ${r.peer}`);
+mkdirSync(join(PACKAGE_ROOT, "bench"), { recursive: true });
+writeFileSync(join(PACKAGE_ROOT, "bench", "results.json"), JSON.stringify({ date: new Date().toISOString(), timedSteps, rows }, null, 2) + "\n");
+console.log(`wrote bench/results.json`);
