@@ -5,6 +5,7 @@ import { hideBin } from "yargs/helpers";
 import { ExitCodes } from "../core/errors.js";
 import { packageVersion } from "../core/paths.js";
 import * as config from "./commands/config.js";
+import * as data from "./commands/data.js";
 import * as plugins from "./commands/plugins.js";
 import * as train from "./commands/train.js";
 import { red } from "./output.js";
@@ -14,6 +15,7 @@ await yargs(hideBin(process.argv))
   .usage("$0 <command> [options]\n\nMid-training harness: a hook-driven trainer with guardrail plugins, probes and CI gates.")
   .command(train.command)
   .command(config.command)
+  .command(data.command)
   .command(plugins.command)
   .demandCommand(1, "Name a command (see --help).")
   .recommendCommands()

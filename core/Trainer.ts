@@ -269,7 +269,7 @@ export class Trainer implements TrainerApi {
     }
 
     const seqLen = modelConfig.contextLength;
-    this.data = buildRunData(this.config, this.tokenizer, seqLen);
+    this.data = buildRunData(this.config, this.tokenizer, seqLen, this.log);
     this.schedule = this.resolveSchedule(start);
     this.run.writeJson("config.json", this.config);
 
@@ -292,15 +292,14 @@ export class Trainer implements TrainerApi {
    */
   private continueDataStream(start: LoadedCheckpoint): void {
     const prev = start.state.config as Partial<EffectiveConfig> | undefined;
-    const same =
-      start.state.dataCursor &&
-      prev?.seed === this.config.seed &&
-      JSON.stringify(prev?.data?.sources) === JSON.stringify(this.config.data.sources) &&
-      prev?.data?.heldoutShare === this.config.data.heldoutShare &&
-      start.state.model.contextLength === this.model.config.contextLength;
+    const same = start.state.dataCursor && prev?.seed === this.config.seed && prev?.data?.recipe === this.config.data.recipe && start.state.model.contextLength === this.model.config.contextLength;
     if (!same) return;
-    this.data.train.restore(start.state.dataCursor!);
-    this.log.info(`continuing the starting checkpoint's data stream (${JSON.stringify(start.state.dataCursor)})`);
+    try {
+      this.data.train.restore(start.state.dataCursor!);
+      this.log.info(`continuing the starting checkpoint's data stream`);
+    } catch {
+      // A cursor of another data layout: start the stream afresh.
+    }
   }
 
   private scratchModelConfig(): ModelConfig {
@@ -502,7 +501,8 @@ export class Trainer implements TrainerApi {
   private async evaluate(): Promise<EvalResult> {
     await this.hooks.evalStart.promise({ step: this.step });
     const score = evaluateBatches(this.model, this.data.heldout, this.tokenizer);
-    const result: EvalResult = { step: this.step, heldoutLoss: score.loss, heldoutBpb: score.bpb, perSource: score.perSource };
+    const others = this.data.heldoutBySource.length ? evaluateBatches(this.model, this.data.heldoutBySource, this.tokenizer).perSource : {};
+    const result: EvalResult = { step: this.step, heldoutLoss: score.loss, heldoutBpb: score.bpb, perSource: { ...score.perSource, ...others } };
     await this.hooks.evalEnd.promise(result);
     return result;
   }
@@ -533,10 +533,24 @@ export class Trainer implements TrainerApi {
       versions: { mtx: packageVersion(), tfjs: tf.version.tfjs, node: process.version },
       createdAt: new Date().toISOString(),
     };
+    this.writeMixtureAudit();
     const dir = saveCheckpoint(this.run.checkpoints, { state, weights: this.model.getWeights(), optimizer, tokenizerJson: this.tokenizer.json }, { keepLast: this.config.checkpoint.keepLast });
     this.verdictsSinceCheckpoint = 0;
     await this.hooks.checkpointSaved.promise({ step: this.step, dir, tag });
     return dir;
+  }
+
+  /** RUN/mixture.json: scheduled vs realised share per group, per-source counts, quality report. */
+  private writeMixtureAudit(): void {
+    const m = this.data.mixture;
+    this.run.writeJson("mixture.json", {
+      recipe: this.data.recipe.recipe.name,
+      origin: this.data.recipe.recipe.origin,
+      ...this.data.train.report(),
+      quality: m.report,
+      nearDuplicateClusters: m.nearDuplicateClusters.length,
+      badRecords: m.issues.length,
+    });
   }
 
   private async shutdown(status: RunStatus): Promise<void> {

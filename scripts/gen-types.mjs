@@ -6,7 +6,10 @@ import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const targets = [["core/config/schema/run.schema.json", "core/config/generated/run.ts"]];
+const targets = [
+  ["core/config/schema/run.schema.json", "core/config/generated/run.ts"],
+  ["core/config/schema/recipe.schema.json", "core/config/generated/recipe.ts"],
+];
 const banner = "/* Generated from the JSON Schema by scripts/gen-types.mjs (json-schema-to-typescript). Do not edit: run `npm run gen:types`. */";
 
 export async function generate(schemaPath) {

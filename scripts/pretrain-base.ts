@@ -1,6 +1,6 @@
 /**
- * Pretrains the bundled base model, deterministically, on general English (State of the Union and
- * Brown, with whole held-out documents never trained on), and writes it to fixtures/base as a checkpoint:
+ * Pretrains the bundled base model, deterministically, on general English (the 'general' recipe: State of
+ * the Union and Brown, with whole held-out documents never trained on), and writes it to fixtures/base:
  * tokenizer.json, model.safetensors, optimizer.safetensors (moments in BF16 to keep the fixture small),
  * state.json and manifest.json. Usage: npm run fixtures:base [-- --steps N --out DIR]
  */
@@ -8,7 +8,7 @@ import { cpSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { loadCheckpoint, saveCheckpoint, stepDirName } from "../core/checkpoint/Checkpoint.js";
 import { validateConfig } from "../core/config/loadConfig.js";
-import { generalSplit } from "../core/data/sources/general.js";
+import { prepareMixture } from "../core/data/pipeline.js";
 import { trainBpe } from "../core/data/tokenizer/trainBpe.js";
 import { BUNDLED_BASE } from "../core/paths.js";
 import { Trainer } from "../core/Trainer.js";
@@ -22,19 +22,20 @@ const steps = Number(arg("steps", "1600"));
 const target = resolve(arg("out", BUNDLED_BASE));
 const work = resolve(arg("work", "runs/base-pretrain"));
 const vocab = Number(arg("vocab", "2048"));
-const heldoutShare = 0.05;
+const recipe = "general";
 
 rmSync(work, { recursive: true, force: true });
 mkdirSync(work, { recursive: true });
 const t0 = performance.now();
-const split = generalSplit(["sotu", "brown"], heldoutShare);
+const { mixture } = prepareMixture(recipe);
+const trainDocs = mixture.groups.flatMap((g) => g.documents);
 const tokenizerJson = trainBpe(
-  split.train.map((d) => d.text),
+  trainDocs.map((d) => d.text),
   { vocabSize: vocab },
 );
 const tokenizerPath = join(work, "tokenizer.json");
 writeFileSync(tokenizerPath, JSON.stringify(tokenizerJson));
-console.log(`tokenizer: ${vocab} tokens from ${split.train.length} documents in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+console.log(`tokenizer: ${vocab} tokens from ${trainDocs.length} documents in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
 const config = validateConfig({
   seed: 1234,
@@ -44,7 +45,7 @@ const config = validateConfig({
   tokenizer: tokenizerPath,
   backend: "wasm",
   model: { dModel: 128, nLayers: 4, nHeads: 4, contextLength: 128 },
-  data: { batchSize: 8, sources: ["sotu", "brown"], heldoutShare },
+  data: { batchSize: 8, recipe },
   schedule: { type: "warmup-cosine", peakLr: 0.002, minLr: 0.0002, warmupSteps: Math.min(100, Math.floor(steps / 10)) },
   checkpoint: { every: Math.min(200, steps), keepLast: 2 },
   eval: { every: Math.min(200, steps), batches: 8 },
@@ -74,7 +75,7 @@ const card = {
   tokens: summary.tokens,
   flops: summary.flops,
   heldout: summary.heldout,
-  heldoutShare,
+  recipe,
   wallTimeSec: Math.round(summary.wallTimeSec),
   backend: summary.backend,
 };

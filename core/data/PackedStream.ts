@@ -29,6 +29,37 @@ export interface PackedStreamOptions {
   seed: number;
   /** Shuffle document order per epoch (default true); held-out sets keep their order. */
   shuffle?: boolean;
+  /** Curriculum: documents in difficulty buckets run in order, shuffled within a bucket. */
+  curriculum?: CurriculumOrder;
+  /** Label of the order's random stream (default "data"), so several streams of one run differ. */
+  label?: string;
+  /** Group name recorded in each sequence's provenance. */
+  group?: string;
+}
+
+export interface CurriculumOrder {
+  /** One difficulty key per document. */
+  keys: number[];
+  order: "easy-to-hard" | "hard-to-easy";
+  buckets: number;
+}
+
+/**
+ * Document order for an epoch: a seeded shuffle, or with a curriculum, documents sorted by difficulty,
+ * cut into equal buckets, each bucket shuffled. Depends only on (seed, label, epoch).
+ */
+export function epochOrder(n: number, seed: number, label: string, epoch: number, curriculum?: CurriculumOrder): number[] {
+  const rng = createRng(seed, `${label}/epoch-${epoch}`);
+  if (!curriculum) return permutation(n, rng);
+  const sign = curriculum.order === "easy-to-hard" ? 1 : -1;
+  const sorted = Array.from({ length: n }, (_, i) => i).sort((a, b) => sign * (curriculum.keys[a]! - curriculum.keys[b]!) || a - b);
+  const out: number[] = [];
+  const size = Math.ceil(n / curriculum.buckets);
+  for (let b = 0; b < n; b += size) {
+    const bucket = sorted.slice(b, b + size);
+    for (const j of permutation(bucket.length, rng)) out.push(bucket[j]!);
+  }
+  return out;
 }
 
 export class PackedStream implements BatchSource {
@@ -45,8 +76,8 @@ export class PackedStream implements BatchSource {
   private docOrder(epoch: number): number[] {
     if (this.orderEpoch !== epoch) {
       const n = this.opts.documents.length;
-      // The order depends only on (seed, epoch), so a cursor needs no RNG state.
-      this.order = this.opts.shuffle === false ? Array.from({ length: n }, (_, i) => i) : permutation(n, createRng(this.opts.seed, `data/epoch-${epoch}`));
+      // The order depends only on (seed, label, epoch), so a cursor needs no RNG state.
+      this.order = this.opts.shuffle === false ? Array.from({ length: n }, (_, i) => i) : epochOrder(n, this.opts.seed, this.opts.label ?? "data", epoch, this.opts.curriculum);
       this.orderEpoch = epoch;
     }
     return this.order;
@@ -65,7 +96,7 @@ export class PackedStream implements BatchSource {
   }
 
   /** One sequence of T+1 tokens written into `window`, advancing the cursor by T tokens. */
-  private nextSequence(window: Int32Array): SampleInfo {
+  nextSequence(window: Int32Array): SampleInfo {
     const T = this.opts.seqLen;
     const start = { ...this.pos };
     const docs: string[] = [];
@@ -107,7 +138,7 @@ export class PackedStream implements BatchSource {
     let best = -1;
     for (const [s, n] of sourceTokens) if (n > best) [source, best] = [s, n];
     const first = this.opts.documents[this.docOrder(start.epoch)[start.doc]!]!;
-    return { id: `e${start.epoch}:${first.id}@${start.offset}`, source, documents: docs, boundaries };
+    return { id: `e${start.epoch}:${first.id}@${start.offset}`, source, group: this.opts.group, documents: docs, boundaries };
   }
 
   private lengthAt(epoch: number, doc: number): number {

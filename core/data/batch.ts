@@ -6,6 +6,8 @@ export interface SampleInfo {
   id: string;
   /** Source label of the sequence (the source with the most tokens in it). */
   source: string;
+  /** Mixture group the sequence was drawn from, when the data is a mixture. */
+  group?: string;
   /** Ids of the documents the sequence spans, in order. */
   documents: string[];
   /** Positions (0-based, in the input) where a new document starts. */

@@ -8,6 +8,8 @@ import { fileURLToPath } from "node:url";
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const BIN = join(ROOT, "dist", "cli", "bin.js");
 export const TOKENIZER = join(ROOT, "fixtures", "base", "tokenizer.json");
+/** A small, fast recipe: Brown as replay and 400 synthetic math problems. */
+export const TINY_RECIPE = join(ROOT, "test", "fixtures", "tiny-recipe.json");
 
 export interface CliResult {
   code: number | null;
@@ -44,7 +46,7 @@ export function tinyConfig(extra: Record<string, unknown> = {}): Record<string, 
     backend: "wasm",
     seed: 7,
     model: { dModel: 32, nLayers: 2, nHeads: 2, contextLength: 32 },
-    data: { batchSize: 4 },
+    data: { batchSize: 4, recipe: TINY_RECIPE },
     schedule: { peakLr: 0.003, warmupSteps: 2, minLr: 0.0003 },
     eval: { every: 0, batches: 1 },
     checkpoint: { every: 5, keepLast: 10 },

