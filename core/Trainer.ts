@@ -9,6 +9,8 @@ import { latestGoodCheckpoint, listCheckpoints, loadCheckpoint, saveCheckpoint, 
 import type { EffectiveConfig, ModelConfig } from "./config/types.js";
 import type { Batch } from "./data/batch.js";
 import { buildRunData, type RunData } from "./data/pipeline.js";
+import { loadRecipe } from "./data/mixture/recipe.js";
+import { sourceName } from "./data/sources/catalog.js";
 import { Tokenizer } from "./data/tokenizer/Tokenizer.js";
 import type { TokenizerJson } from "./data/tokenizer/trainBpe.js";
 import { CheckpointError, ConfigError, ExitCodes, describeError, exitCodeFor, PluginError } from "./errors.js";
@@ -74,6 +76,9 @@ export class Trainer implements TrainerApi {
   private lastLr = 0;
   private lrReduction: LrReduction | undefined;
   private verdictsSinceCheckpoint = 0;
+  private recipeWeights: Record<string, number> = {};
+  private pluginMetrics: Record<string, number> = {};
+  private deferred: { step: number; work: Promise<unknown> }[] = [];
   private readonly verdicts: VerdictRecord[] = [];
   private from: string | undefined;
   private resetOptimizer = false;
@@ -110,6 +115,27 @@ export class Trainer implements TrainerApi {
       this.rngs.set(label, r);
     }
     return r;
+  }
+
+  logMetrics(values: Record<string, number>): void {
+    Object.assign(this.pluginMetrics, values);
+  }
+
+  warn(plugin: string, reason: string, evidence?: Record<string, unknown>): void {
+    this.run.append("decisions.jsonl", { step: this.step, action: "warn", plugin, reason, evidence, time: new Date().toISOString() });
+    this.log.warn(`[${plugin}] warning at step ${this.step}: ${reason}`);
+  }
+
+  defer(step: number, work: Promise<unknown>): void {
+    this.deferred.push({ step, work });
+  }
+
+  /** Await the deferred work due at or before `step`. */
+  private async settleDeferred(step: number): Promise<void> {
+    const due = this.deferred.filter((d) => d.step <= step);
+    if (!due.length) return;
+    this.deferred = this.deferred.filter((d) => d.step > step);
+    await Promise.all(due.map((d) => d.work));
   }
 
   /** Ask the loop to stop after the current step, save a checkpoint and exit 130 / 143. */
@@ -163,6 +189,11 @@ export class Trainer implements TrainerApi {
         totalSteps: this.config.steps,
         resumed: !!this.options.resume,
         from: this.from,
+        data: {
+          recipe: this.data.recipe.recipe.name,
+          groups: this.data.mixture.groups.map((g) => ({ name: g.name, weight: g.weight, replay: g.replay, sources: g.sources.map(sourceName) })),
+          heldout: this.data.mixture.heldout,
+        },
       });
 
       const evalEvery = this.config.eval.every;
@@ -175,7 +206,10 @@ export class Trainer implements TrainerApi {
         firstLoss ??= ctx.loss;
         lastLoss = ctx.loss;
 
+        await this.settleDeferred(this.step);
         const haltVerdict = this.askVerdict("shouldHalt", ctx);
+        Object.assign(ctx.metrics!, this.pluginMetrics);
+        this.pluginMetrics = {};
         let rolledBack = false;
         if (haltVerdict) {
           const outcome = this.carryOut(haltVerdict, ctx);
@@ -240,6 +274,7 @@ export class Trainer implements TrainerApi {
   // ---------------------------------------------------------------- setup
 
   private async prepare(): Promise<void> {
+    loadRecipe(this.config.data.recipe); // fail fast on a bad recipe, before loading any model
     this.backend = await initBackend(this.config.backend);
     this.log.info(`backend: ${describeBackend(this.backend)}`);
     let start: LoadedCheckpoint | undefined;
@@ -270,6 +305,7 @@ export class Trainer implements TrainerApi {
 
     const seqLen = modelConfig.contextLength;
     this.data = buildRunData(this.config, this.tokenizer, seqLen, this.log);
+    this.recipeWeights = Object.fromEntries(this.data.mixture.groups.map((g) => [g.name, g.weight]));
     this.schedule = this.resolveSchedule(start);
     this.run.writeJson("config.json", this.config);
 
@@ -351,6 +387,11 @@ export class Trainer implements TrainerApi {
   private trainStep(): StepOutcome {
     const t0 = performance.now();
     const step = this.step + 1;
+    const current = this.data.train.weights();
+    const mix = this.hooks.mixtureWeights.call({ step, weights: current, recipe: this.recipeWeights });
+    if (mix.weights !== current) this.data.train.setWeights(mix.weights);
+    const mixtureWeights = this.data.train.weights();
+    this.data.train.setProgress((step - 1) / this.config.steps);
     const batch: Batch = this.hooks.transformBatch.call(this.data.train.next());
     const ctx: StepOutcome = { step, batch, lr: this.currentLr(step), loss: NaN, gradNorm: NaN, sequenceLoss: new Float32Array(0), updateNorm: 0, skipped: false };
     this.hooks.stepStart.call(ctx);
@@ -435,6 +476,7 @@ export class Trainer implements TrainerApi {
       stepTimeMs,
       sourceLoss,
       skipped: ctx.skipped,
+      mixtureWeights,
     };
     ctx.metrics = metrics;
     this.hooks.stepEnd.call(ctx);

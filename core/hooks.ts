@@ -3,6 +3,7 @@
  *
  *   runStart(run)                                 async: run dir open, model/optimizer/data ready
  *   for step in start+1..steps:
+ *     weights = mixtureWeights(w)                 waterfall: proctor-driven mixing changes group weights
  *     batch = transformBatch(stream.next())       waterfall: reorder, inject, filter sequences
  *     stepStart(ctx)
  *     grads = grad(() => sum(transformLoss(       waterfall INSIDE the gradient: add loss terms
@@ -29,6 +30,7 @@ import type { BackendInfo } from "./backend.js";
 import type { CheckpointTag } from "./checkpoint/Checkpoint.js";
 import type { EffectiveConfig } from "./config/types.js";
 import type { Batch } from "./data/batch.js";
+import type { Document } from "./data/documents.js";
 import type { Tokenizer } from "./data/tokenizer/Tokenizer.js";
 import type { ForwardResult, Transformer } from "./model/Transformer.js";
 import type { Verdict, VerdictRecord } from "./verdicts.js";
@@ -45,6 +47,22 @@ export interface RunContext {
   resumed: boolean;
   /** Checkpoint the weights came from, if any. */
   from?: string;
+  /** The data mixture: groups with their recipe weights, and held-out documents by source. */
+  data: RunDataView;
+}
+
+export interface RunDataView {
+  recipe: string;
+  groups: { name: string; weight: number; replay: boolean; sources: string[] }[];
+  heldout: Record<string, Document[]>;
+}
+
+export interface MixtureWeightsContext {
+  step: number;
+  /** Weight per group in force for this step (normalised). Taps return a copy with new weights. */
+  weights: Record<string, number>;
+  /** The recipe's weights. */
+  recipe: Record<string, number>;
 }
 
 /** Per-step numbers, written as one line of metrics.jsonl. */
@@ -67,6 +85,8 @@ export interface StepMetrics {
   /** Mean loss per source label of the batch's sequences. */
   sourceLoss: Record<string, number>;
   skipped: boolean;
+  /** Mixture weight per group in force for this step. */
+  mixtureWeights: Record<string, number>;
   heldoutLoss?: number;
   heldoutBpb?: number;
 }
@@ -159,6 +179,7 @@ export interface ShutdownContext {
 export function createHooks() {
   return Object.freeze({
     runStart: new AsyncSeriesHook<[RunContext]>(["run"]),
+    mixtureWeights: new SyncWaterfallHook<[MixtureWeightsContext]>(["mixture"]),
     transformBatch: new SyncWaterfallHook<[Batch]>(["batch"]),
     stepStart: new SyncHook<[StepContext]>(["step"]),
     transformLoss: new SyncWaterfallHook<[LossContext]>(["loss"]),
@@ -190,6 +211,7 @@ export interface HookDoc {
 /** Documentation of every hook; the compiler fails when a hook has none. Read by docs and a contract test. */
 export const HOOK_DOCS: Record<HookName, HookDoc> = {
   runStart: { kind: "async-series", when: "Once, after the run directory, model, optimizer and data are ready and before step 1 (or the first step after a resume).", contract: "RunContext: config, run dir, model, tokenizer, backend, start step. Load baselines and warm caches here." },
+  mixtureWeights: { kind: "sync-waterfall", when: "Each step, before the batch is drawn from the mixture.", contract: "MixtureWeightsContext in, out: return a copy with new group weights (non-negative; normalised by the trainer) to change the mixture from this step on." },
   transformBatch: { kind: "sync-waterfall", when: "Each step, on the batch drawn from the data stream, before stepStart.", contract: "Batch in, Batch out (return undefined to keep it). Keep size and seqLen; update samples to match." },
   stepStart: { kind: "sync", when: "Each step, before the forward pass.", contract: "StepContext with step, batch and lr." },
   transformLoss: { kind: "sync-waterfall", when: "Each step, inside the gradient computation, after the LM loss.", contract: "LossContext: push weighted scalar terms to `terms`; they are added to the loss, differentiated and logged by name." },

@@ -2,6 +2,11 @@
  * Built-in plugins by name. `mtx train --plugins a,b` and `plugins: [...]` in the config resolve names
  * here first, then as a file path, then as an npm package (see registry.ts).
  */
+import { curriculumPlugin } from "./curriculum.js";
+import { driftPlugin } from "./drift.js";
 import type { PluginDefinition } from "./types.js";
 
-export const BUILTIN_PLUGINS: Record<string, PluginDefinition<never>> = {};
+export const BUILTIN_PLUGINS: Record<string, PluginDefinition<never>> = {
+  curriculum: curriculumPlugin as PluginDefinition<never>,
+  drift: driftPlugin as PluginDefinition<never>,
+};

@@ -29,37 +29,10 @@ export interface PackedStreamOptions {
   seed: number;
   /** Shuffle document order per epoch (default true); held-out sets keep their order. */
   shuffle?: boolean;
-  /** Curriculum: documents in difficulty buckets run in order, shuffled within a bucket. */
-  curriculum?: CurriculumOrder;
   /** Label of the order's random stream (default "data"), so several streams of one run differ. */
   label?: string;
   /** Group name recorded in each sequence's provenance. */
   group?: string;
-}
-
-export interface CurriculumOrder {
-  /** One difficulty key per document. */
-  keys: number[];
-  order: "easy-to-hard" | "hard-to-easy";
-  buckets: number;
-}
-
-/**
- * Document order for an epoch: a seeded shuffle, or with a curriculum, documents sorted by difficulty,
- * cut into equal buckets, each bucket shuffled. Depends only on (seed, label, epoch).
- */
-export function epochOrder(n: number, seed: number, label: string, epoch: number, curriculum?: CurriculumOrder): number[] {
-  const rng = createRng(seed, `${label}/epoch-${epoch}`);
-  if (!curriculum) return permutation(n, rng);
-  const sign = curriculum.order === "easy-to-hard" ? 1 : -1;
-  const sorted = Array.from({ length: n }, (_, i) => i).sort((a, b) => sign * (curriculum.keys[a]! - curriculum.keys[b]!) || a - b);
-  const out: number[] = [];
-  const size = Math.ceil(n / curriculum.buckets);
-  for (let b = 0; b < n; b += size) {
-    const bucket = sorted.slice(b, b + size);
-    for (const j of permutation(bucket.length, rng)) out.push(bucket[j]!);
-  }
-  return out;
 }
 
 export class PackedStream implements BatchSource {
@@ -77,7 +50,7 @@ export class PackedStream implements BatchSource {
     if (this.orderEpoch !== epoch) {
       const n = this.opts.documents.length;
       // The order depends only on (seed, label, epoch), so a cursor needs no RNG state.
-      this.order = this.opts.shuffle === false ? Array.from({ length: n }, (_, i) => i) : epochOrder(n, this.opts.seed, this.opts.label ?? "data", epoch, this.opts.curriculum);
+      this.order = this.opts.shuffle === false ? Array.from({ length: n }, (_, i) => i) : permutation(n, createRng(this.opts.seed, `${this.opts.label ?? "data"}/epoch-${epoch}`));
       this.orderEpoch = epoch;
     }
     return this.order;

@@ -4,12 +4,12 @@
  * the headline held-out loss and bits per byte, plus one batch per other source for per-source numbers.
  */
 import type { EffectiveConfig } from "../config/types.js";
-import type { Batch } from "./batch.js";
+import type { Batch, SampleInfo } from "./batch.js";
+import type { Document } from "./documents.js";
 import { buildMixture, type BuiltMixture } from "./mixture/build.js";
 import { mixtureKey, readCachedMixture, writeCachedMixture } from "./mixture/cache.js";
 import { MixtureStream } from "./mixture/MixtureStream.js";
 import { loadRecipe, type LoadedRecipe } from "./mixture/recipe.js";
-import { PackedStream } from "./PackedStream.js";
 import type { Tokenizer } from "./tokenizer/Tokenizer.js";
 
 export interface RunData {
@@ -41,10 +41,55 @@ export function prepareMixture(spec: string, opts: { strict?: boolean; cache?: b
   return { loaded, mixture, cached: false };
 }
 
-function heldoutBatches(docs: BuiltMixture["heldout"][string], tokenizer: Tokenizer, seqLen: number, batchSize: number, seed: number, batches: number): Batch[] {
-  if (!docs.length) return [];
-  const stream = new PackedStream({ documents: docs, tokenizer, seqLen, batchSize, seed, shuffle: false });
-  return Array.from({ length: batches }, () => stream.next());
+/**
+ * Fixed evaluation batches that cover many documents: every document's first window of T+1 tokens,
+ * then every document's second window, and so on (documents of several sources interleaved), until
+ * `batches` batches are full. A contiguous stream would spend a small evaluation on one document.
+ */
+export function heldoutBatches(docs: Document[], tokenizer: Tokenizer, seqLen: number, batchSize: number, batches: number): Batch[] {
+  const need = batches * batchSize;
+  const windows: { inputs: Int32Array; targets: Int32Array; sample: SampleInfo }[] = [];
+  const tokens = docs.map((d) => {
+    const ids = tokenizer.encode(d.text);
+    const t = new Int32Array(ids.length + 1);
+    t.set(ids);
+    t[ids.length] = tokenizer.eosId;
+    return t;
+  });
+  for (let w = 0; windows.length < need; w++) {
+    let any = false;
+    for (let i = 0; i < docs.length && windows.length < need; i++) {
+      const t = tokens[i]!;
+      const start = w * seqLen;
+      if (start + seqLen + 1 > t.length) continue;
+      any = true;
+      windows.push({
+        inputs: t.slice(start, start + seqLen),
+        targets: t.slice(start + 1, start + seqLen + 1),
+        sample: { id: `heldout:${docs[i]!.id}@${start}`, source: docs[i]!.source, documents: [docs[i]!.id], boundaries: [] },
+      });
+    }
+    if (!any) break;
+  }
+  const out: Batch[] = [];
+  for (let b = 0; b + batchSize <= windows.length; b += batchSize) {
+    const part = windows.slice(b, b + batchSize);
+    const inputs = new Int32Array(batchSize * seqLen);
+    const targets = new Int32Array(batchSize * seqLen);
+    part.forEach((w, k) => {
+      inputs.set(w.inputs, k * seqLen);
+      targets.set(w.targets, k * seqLen);
+    });
+    out.push({ size: batchSize, seqLen, inputs, targets, samples: part.map((w) => w.sample) });
+  }
+  return out;
+}
+
+/** Documents of several lists in round-robin order (first of each, then second of each, ...). */
+export function interleave(lists: Document[][]): Document[] {
+  const out: Document[] = [];
+  for (let i = 0; lists.some((d) => i < d.length); i++) for (const d of lists) if (i < d.length) out.push(d[i]!);
+  return out;
 }
 
 export function buildRunData(config: EffectiveConfig, tokenizer: Tokenizer, seqLen: number, log?: DataLog): RunData {
@@ -56,7 +101,7 @@ export function buildRunData(config: EffectiveConfig, tokenizer: Tokenizer, seqL
   const replaySources = new Set(mixture.groups.filter((g) => g.replay).flatMap((g) => g.documents.map((d) => d.source)));
   const general = Object.entries(mixture.heldout).filter(([s]) => replaySources.size === 0 || replaySources.has(s));
   const others = Object.entries(mixture.heldout).filter(([s]) => replaySources.size > 0 && !replaySources.has(s));
-  const heldout = heldoutBatches(general.flatMap(([, d]) => d), tokenizer, seqLen, config.data.batchSize, config.seed, config.eval.batches);
-  const heldoutBySource = others.flatMap(([, d]) => heldoutBatches(d, tokenizer, seqLen, config.data.batchSize, config.seed, 1));
+  const heldout = heldoutBatches(interleave(general.map(([, d]) => d)), tokenizer, seqLen, config.data.batchSize, config.eval.batches);
+  const heldoutBySource = others.flatMap(([, d]) => heldoutBatches(d, tokenizer, seqLen, config.data.batchSize, 1));
   return { train, heldout, heldoutBySource, mixture, recipe: loaded };
 }

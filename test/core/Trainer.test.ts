@@ -39,6 +39,9 @@ describe("Trainer", () => {
     expect(metrics[39]!.tokens).toBe(40 * 4 * 32);
     expect(Object.keys(metrics[0]!.sourceLoss).sort()).toEqual(["brown", "synthetic-math"]);
     expect(summary.heldout!.bpb).toBeGreaterThan(0);
+    const audit = JSON.parse(readFileSync(join(summary.runDir, "mixture.json"), "utf8"));
+    expect(audit.sequences).toBe(160);
+    for (const g of Object.values(audit.groups) as { scheduled: number; realised: number }[]) expect(Math.abs(g.realised - g.scheduled)).toBeLessThan(0.01);
     expect(metrics[39]!.heldoutBpb).toBe(summary.heldout!.bpb);
   });
 

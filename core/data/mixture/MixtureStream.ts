@@ -1,6 +1,7 @@
 /**
- * Draws training sequences from a mixture of groups. Each group packs its own documents (PackedStream,
- * with its curriculum if any); which group supplies the next sequence is decided by stratified
+ * Draws training sequences from a mixture of groups. Each group packs its own documents (PackedStream);
+ * a group with a curriculum is cut into difficulty buckets, and the bucket it draws from follows the
+ * run's progress (easy to hard over the run). Which group supplies the next sequence is decided by stratified
  * (deficit) sampling: every draw adds each group's weight to its credit and the group with the largest
  * credit minus draws supplies the sequence. The realised share of every group then stays within one
  * sequence of its target over any window, which random sampling cannot promise (and which Aioli, ICLR
@@ -9,9 +10,40 @@
  */
 import { DataError } from "../../errors.js";
 import type { Batch, BatchSource, DataCursor, SampleInfo } from "../batch.js";
+import type { Document } from "../documents.js";
 import { PackedStream, type PackedCursor } from "../PackedStream.js";
 import type { Tokenizer } from "../tokenizer/Tokenizer.js";
 import type { BuiltGroup } from "./build.js";
+import type { ResolvedGroup } from "./recipe.js";
+
+/**
+ * A curriculum group's documents cut into equal buckets by difficulty (the generator's difficulty, or
+ * length), easiest bucket first for "easy-to-hard"; ties keep document order.
+ */
+export function curriculumBuckets(docs: Document[], c: NonNullable<ResolvedGroup["curriculum"]>): Document[][] {
+  const raw = (d: Document) => (c.key === "length" ? d.text.length : Number(d.meta?.difficulty ?? 0));
+  // Difficulty scales differ between sources (operations vs trace lines): rank within each source.
+  const bySource = new Map<string, number[]>();
+  for (const d of docs) {
+    const v = bySource.get(d.source) ?? [];
+    v.push(raw(d));
+    bySource.set(d.source, v);
+  }
+  for (const v of bySource.values()) v.sort((a, b) => a - b);
+  const percentile = (d: Document) => {
+    const v = bySource.get(d.source)!;
+    const k = raw(d);
+    let lo = 0;
+    while (lo < v.length && v[lo]! < k) lo++;
+    return v.length > 1 ? lo / (v.length - 1) : 0;
+  };
+  const sign = c.order === "easy-to-hard" ? 1 : -1;
+  const sorted = docs.map((d, i) => ({ d, i, k: percentile(d) })).sort((a, b) => sign * (a.k - b.k) || a.i - b.i);
+  const size = Math.ceil(sorted.length / c.buckets);
+  const out: Document[][] = [];
+  for (let b = 0; b < sorted.length; b += size) out.push(sorted.slice(b, b + size).map((x) => x.d));
+  return out;
+}
 
 export interface MixtureCursor extends DataCursor {
   weights: number[];
@@ -19,7 +51,10 @@ export interface MixtureCursor extends DataCursor {
   drawn: number[];
   /** Sum over draws of the weight in force, per group (the scheduled share times draws). */
   scheduled: number[];
-  streams: PackedCursor[];
+  /** Per group, one cursor per bucket (one bucket without a curriculum). */
+  streams: PackedCursor[][];
+  /** Run progress in [0, 1], which paces curricula. */
+  progress: number;
   /** Group index of the last `WINDOW - 1` draws, for the window audit. */
   recent: number[];
   /** Largest deviation seen in any full window, per group. */
@@ -40,27 +75,18 @@ export interface MixtureStreamOptions {
 }
 
 export class MixtureStream implements BatchSource {
-  private readonly streams: PackedStream[];
+  private readonly streams: PackedStream[][];
   private state: MixtureCursor;
   readonly groupNames: string[];
 
   constructor(private readonly opts: MixtureStreamOptions) {
     if (!opts.groups.length) throw new DataError("a mixture needs at least one group");
     this.groupNames = opts.groups.map((g) => g.name);
-    this.streams = opts.groups.map(
-      (g) =>
-        new PackedStream({
-          documents: g.documents,
-          tokenizer: opts.tokenizer,
-          seqLen: opts.seqLen,
-          batchSize: 1,
-          seed: opts.seed,
-          label: `data/${g.name}`,
-          group: g.name,
-          curriculum: g.curriculum
-            ? { keys: g.documents.map((d) => (g.curriculum!.key === "length" ? d.text.length : Number(d.meta?.difficulty ?? 0))), order: g.curriculum.order, buckets: g.curriculum.buckets }
-            : undefined,
-        }),
+    this.streams = opts.groups.map((g) =>
+      (g.curriculum ? curriculumBuckets(g.documents, g.curriculum) : [g.documents]).map(
+        (docs, b) =>
+          new PackedStream({ documents: docs, tokenizer: opts.tokenizer, seqLen: opts.seqLen, batchSize: 1, seed: opts.seed, label: g.curriculum ? `data/${g.name}/bucket-${b}` : `data/${g.name}`, group: g.name }),
+      ),
     );
     const n = opts.groups.length;
     this.state = {
@@ -68,11 +94,17 @@ export class MixtureStream implements BatchSource {
       credit: new Array(n).fill(0),
       drawn: new Array(n).fill(0),
       scheduled: new Array(n).fill(0),
-      streams: this.streams.map((s) => s.cursor()),
+      streams: this.streams.map((g) => g.map((s) => s.cursor())),
+      progress: 0,
       recent: [],
       worstWindow: new Array(n).fill(0),
       sources: {},
     };
+  }
+
+  /** Set the run's progress in [0, 1] (paces curriculum groups). */
+  setProgress(progress: number): void {
+    this.state.progress = Math.min(1, Math.max(0, progress));
   }
 
   /** Current weights by group name. */
@@ -123,7 +155,9 @@ export class MixtureStream implements BatchSource {
   /** The next sequence of the mixture, written into `window` (T+1 tokens). */
   nextSequence(window: Int32Array): SampleInfo {
     const g = this.pickGroup();
-    const info = this.streams[g]!.nextSequence(window);
+    const buckets = this.streams[g]!;
+    const bucket = Math.min(buckets.length - 1, Math.floor(this.state.progress * buckets.length));
+    const info = buckets[bucket]!.nextSequence(window);
     this.audit(g);
     this.state.sources[info.source] = (this.state.sources[info.source] ?? 0) + 1;
     return info;
@@ -144,15 +178,16 @@ export class MixtureStream implements BatchSource {
   }
 
   cursor(): MixtureCursor {
-    return structuredClone({ ...this.state, streams: this.streams.map((s) => s.cursor()) });
+    return structuredClone({ ...this.state, streams: this.streams.map((g) => g.map((s) => s.cursor())) });
   }
 
   restore(cursor: DataCursor): void {
     const c = cursor as MixtureCursor;
-    if (!Array.isArray(c.streams) || c.streams.length !== this.streams.length) {
-      throw new DataError(`data cursor has ${Array.isArray(c.streams) ? c.streams.length : "no"} group streams, the recipe has ${this.streams.length}: the recipe changed since the checkpoint`);
+    const shape = (x: unknown[][]) => x.map((g) => g.length).join(",");
+    if (!Array.isArray(c.streams) || !c.streams.every(Array.isArray) || shape(c.streams) !== shape(this.streams)) {
+      throw new DataError(`data cursor does not fit the recipe's groups and curriculum buckets: the recipe changed since the checkpoint`);
     }
-    this.streams.forEach((s, i) => s.restore(c.streams[i]!));
+    this.streams.forEach((g, i) => g.forEach((s, b) => s.restore(c.streams[i]![b]!)));
     this.state = structuredClone(c);
   }
 

@@ -9,11 +9,11 @@ import { ROOT, tempDir } from "../../helpers/cli.js";
 describe("run config", () => {
   it("fills every default from the schema", () => {
     const c = validateConfig({});
-    expect(c).toMatchObject({ seed: 1234, steps: 200, from: "bundled", backend: "auto", plugins: [] });
+    expect(c).toMatchObject({ seed: 1234, steps: 250, from: "bundled", backend: "auto", plugins: [] });
     expect(c.optimizer).toEqual({ beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, gradClip: 1, noDecay: ["embed.*", "*norm*"] });
-    expect(c.schedule).toMatchObject({ type: "warmup-cosine", peakLr: 0.001, warmupSteps: 20 });
-    expect(schemaDefault("schedule.peakLr")).toBe(0.001);
-    expect(schemaDefault("steps")).toBe(200);
+    expect(c.schedule).toMatchObject({ type: "warmup-cosine", peakLr: 0.0003, minLr: 0.00003, warmupSteps: 20 });
+    expect(schemaDefault("schedule.peakLr")).toBe(0.0003);
+    expect(schemaDefault("steps")).toBe(250);
   });
 
   it("layers file and flags over defaults, deep-merging objects", () => {

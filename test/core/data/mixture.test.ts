@@ -1,9 +1,8 @@
 import { describe, expect, it } from "vitest";
 import type { Document } from "../../../core/data/documents.js";
 import type { BuiltGroup } from "../../../core/data/mixture/build.js";
-import { MixtureStream, WINDOW } from "../../../core/data/mixture/MixtureStream.js";
+import { curriculumBuckets, MixtureStream, WINDOW } from "../../../core/data/mixture/MixtureStream.js";
 import { prepareMixture } from "../../../core/data/pipeline.js";
-import { epochOrder } from "../../../core/data/PackedStream.js";
 import { Tokenizer } from "../../../core/data/tokenizer/Tokenizer.js";
 import { TOKENIZER } from "../../helpers/cli.js";
 
@@ -55,15 +54,20 @@ describe("MixtureStream", () => {
     expect(() => s.setWeights({ a: 1 })).toThrow(/weight for group 'b' is undefined/);
   });
 
-  it("orders a curriculum group easy to hard by bucket", () => {
-    const keys = Array.from({ length: 40 }, (_, i) => (i * 13) % 10);
-    const order = epochOrder(40, 3, "data/x", 0, { keys, order: "easy-to-hard", buckets: 4 });
-    expect([...order].sort((a, b) => a - b)).toEqual(Array.from({ length: 40 }, (_, i) => i));
-    const bucketMax = [0, 1, 2, 3].map((b) => Math.max(...order.slice(b * 10, b * 10 + 10).map((i) => keys[i]!)));
-    const bucketMin = [0, 1, 2, 3].map((b) => Math.min(...order.slice(b * 10, b * 10 + 10).map((i) => keys[i]!)));
-    for (let b = 1; b < 4; b++) expect(bucketMin[b]).toBeGreaterThanOrEqual(bucketMax[b - 1]!);
-    const reversed = epochOrder(40, 3, "data/x", 0, { keys, order: "hard-to-easy", buckets: 4 });
-    expect(keys[reversed[0]!]).toBe(9);
+  it("runs a curriculum group easy to hard over the run", () => {
+    const d = docs("syn", 40); // difficulty = i % 7
+    const buckets = curriculumBuckets(d, { key: "difficulty", order: "easy-to-hard", buckets: 4 });
+    expect(buckets.map((b) => b.length)).toEqual([10, 10, 10, 10]);
+    for (let b = 1; b < 4; b++) expect(Math.min(...buckets[b]!.map((x) => x.meta!.difficulty!))).toBeGreaterThanOrEqual(Math.max(...buckets[b - 1]!.map((x) => x.meta!.difficulty!)));
+    const s = new MixtureStream({ groups: [group("syn", 1, d, { curriculum: { key: "difficulty", order: "easy-to-hard", buckets: 4 } })], tokenizer, seqLen: 16, batchSize: 1, seed: 1 });
+    const difficultyAt = (p: number) => {
+      s.setProgress(p);
+      const first = s.next().samples[0]!.documents[0]!;
+      return d.find((x) => x.id === first)!.meta!.difficulty!;
+    };
+    expect(difficultyAt(0)).toBeLessThanOrEqual(1);
+    expect(difficultyAt(0.99)).toBeGreaterThanOrEqual(5);
+    expect(curriculumBuckets(d, { key: "difficulty", order: "hard-to-easy", buckets: 4 })[0]![0]!.meta!.difficulty).toBe(6);
   });
 
   it("the default recipe realises its 40/30/20/10 split within 1% over a default-length run", () => {

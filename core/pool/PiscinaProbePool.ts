@@ -1,0 +1,38 @@
+/** ProbePool on piscina worker threads. Each worker has its own TensorFlow.js engine. */
+import { Piscina } from "piscina";
+import { toProbeError, type ProbeOutcome, type ProbePool, type ProbeTask, type RunOptions } from "./ProbePool.js";
+
+export class PiscinaProbePool implements ProbePool {
+  private readonly piscina: Piscina;
+  private inflight = 0;
+
+  /** `filename`: a worker module that default-exports `async (task: ProbeTask) => result`. */
+  constructor(filename: string, options: { threads?: number } = {}) {
+    const threads = Math.max(1, options.threads ?? 1);
+    this.piscina = new Piscina({ filename, minThreads: 0, maxThreads: threads, idleTimeout: 30_000 });
+  }
+
+  get pending(): number {
+    return this.inflight;
+  }
+
+  async run<T>(task: ProbeTask, options: RunOptions = {}): Promise<ProbeOutcome<T>> {
+    const t0 = performance.now();
+    const signals = [options.signal, options.timeoutMs ? AbortSignal.timeout(options.timeoutMs) : undefined].filter((s): s is AbortSignal => !!s);
+    const signal = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
+    this.inflight++;
+    try {
+      const value = (await this.piscina.run(task, { signal, transferList: options.transfer })) as T;
+      return { ok: true, value, ms: performance.now() - t0 };
+    } catch (cause) {
+      const reason = signal?.aborted ? signal.reason : cause;
+      return { ok: false, error: toProbeError(task.probe, reason), ms: performance.now() - t0 };
+    } finally {
+      this.inflight--;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.piscina.destroy();
+  }
+}
