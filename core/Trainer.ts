@@ -15,6 +15,7 @@ import { Tokenizer } from "./data/tokenizer/Tokenizer.js";
 import type { TokenizerJson } from "./data/tokenizer/trainBpe.js";
 import { CheckpointError, ConfigError, ExitCodes, describeError, exitCodeFor, PluginError } from "./errors.js";
 import { evaluateBatches } from "./evaluate.js";
+import { faultLabel, parseFaults, type Fault } from "./faults.js";
 import { createHooks, type EvalResult, type LossContext, type RunStatus, type RunSummary, type StepContext, type StepMetrics, type TrainerHooks } from "./hooks.js";
 import { guardTaps } from "./interceptor.js";
 import { Transformer, trainFlopsPerToken } from "./model/Transformer.js";
@@ -75,10 +76,15 @@ export class Trainer implements TrainerApi {
   private flops = 0;
   private lastLr = 0;
   private lrReduction: LrReduction | undefined;
-  private verdictsSinceCheckpoint = 0;
+  private lastVerdictStep = -Infinity;
   private recipeWeights: Record<string, number> = {};
   private pluginMetrics: Record<string, number> = {};
   private deferred: { step: number; work: Promise<unknown> }[] = [];
+  private readonly skipSamples = new Set<string>();
+  private readonly faults: Fault[];
+  private readonly faultsFired = new Set<string>();
+  /** An injected LR spike in progress (cleared by a rollback). */
+  private lrSpike: { factor: number; until: number } | undefined;
   private readonly verdicts: VerdictRecord[] = [];
   private from: string | undefined;
   private resetOptimizer = false;
@@ -88,6 +94,7 @@ export class Trainer implements TrainerApi {
     this.log = options.log ?? silent;
     this.run = new RunDir(config.out);
     this.plugins = plugins;
+    this.faults = parseFaults(config.inject);
     const names = new Set<string>();
     for (const p of plugins) {
       if (names.has(p.name)) throw new PluginError(p.name, undefined, `plugin '${p.name}' is listed twice`);
@@ -234,7 +241,7 @@ export class Trainer implements TrainerApi {
           ctx.metrics!.heldoutBpb = lastEval.heldoutBpb;
         }
         this.run.append("metrics.jsonl", ctx.metrics);
-        if ((ckptEvery > 0 && this.step % ckptEvery === 0) || last) lastCheckpoint = await this.checkpoint(this.verdictsSinceCheckpoint ? "suspect" : "good");
+        if ((ckptEvery > 0 && this.step % ckptEvery === 0) || last) lastCheckpoint = await this.checkpoint(this.guardrailTag());
         // The step is synchronous: yield to the event loop so signals (and worker results) get through.
         await new Promise<void>((resolve) => setImmediate(resolve));
         if (this.stopSignal) break;
@@ -246,7 +253,7 @@ export class Trainer implements TrainerApi {
         this.log.warn(`halted by ${halt.plugin}: ${halt.reason}`);
       } else if (this.stopSignal) {
         status = "interrupted";
-        if (!lastCheckpoint?.endsWith(stepDirName(this.step))) lastCheckpoint = await this.checkpoint(this.verdictsSinceCheckpoint ? "suspect" : "good");
+        if (!lastCheckpoint?.endsWith(stepDirName(this.step))) lastCheckpoint = await this.checkpoint(this.guardrailTag());
         this.log.warn(`${this.stopSignal}: saved ${lastCheckpoint}; continue with --resume`);
       } else {
         status = "completed";
@@ -310,7 +317,7 @@ export class Trainer implements TrainerApi {
     this.run.writeJson("config.json", this.config);
 
     if (this.options.resume && start) {
-      this.restoreRunState(start);
+      this.restoreRunState(start, "resume");
       this.run.truncateMetricsAfter(this.step);
       this.log.info(`resumed at step ${this.step} from ${start.dir}`);
     } else if (start) {
@@ -358,25 +365,31 @@ export class Trainer implements TrainerApi {
     return { ...s, peakLr, totalSteps: this.config.steps };
   }
 
-  private restoreRunState(ckpt: LoadedCheckpoint): void {
+  private restoreRunState(ckpt: LoadedCheckpoint, reason: "resume" | "rollback"): void {
     const s = ckpt.state;
     this.step = s.step;
-    this.startStep = s.step;
+    if (reason === "resume") this.startStep = s.step;
     this.tokens = s.tokens;
     this.flops = s.flops;
     this.lastLr = s.lr;
     this.rngs.clear();
     this.pendingRngStates = s.rng;
     if (s.dataCursor) this.data.train.restore(s.dataCursor);
-    const red = s.trainer.lrReduction as LrReduction | undefined;
-    this.lrReduction = red;
-    for (const p of this.plugins) if (p.restore && s.plugins[p.name] !== undefined) p.restore(s.plugins[p.name]);
+    const t = s.trainer as { lrReduction?: LrReduction; skipSamples?: string[]; faultsFired?: string[] };
+    this.lrReduction = t.lrReduction;
+    this.lrSpike = undefined;
+    // Skipped data windows and fired faults are history: a rollback keeps what happened since.
+    for (const id of t.skipSamples ?? []) this.skipSamples.add(id);
+    for (const f of t.faultsFired ?? []) this.faultsFired.add(f);
+    this.data.train.skip?.(this.skipSamples);
+    for (const p of this.plugins) if (p.restore && s.plugins[p.name] !== undefined) p.restore(s.plugins[p.name], reason);
   }
 
   // ---------------------------------------------------------------- the step
 
   private currentLr(step: number): number {
     let lr = learningRate(step, this.schedule);
+    if (this.lrSpike && step <= this.lrSpike.until) lr *= this.lrSpike.factor;
     if (this.lrReduction) {
       if (step <= this.lrReduction.untilStep) lr *= this.lrReduction.factor;
       else this.lrReduction = undefined;
@@ -392,7 +405,10 @@ export class Trainer implements TrainerApi {
     if (mix.weights !== current) this.data.train.setWeights(mix.weights);
     const mixtureWeights = this.data.train.weights();
     this.data.train.setProgress((step - 1) / this.config.steps);
-    const batch: Batch = this.hooks.transformBatch.call(this.data.train.next());
+    let batch: Batch = this.hooks.transformBatch.call(this.data.train.next());
+    const firing = this.faults.filter((f) => f.step === step && !this.faultsFired.has(faultLabel(f)));
+    for (const f of firing) if (f.kind === "lr-spike") this.lrSpike = { factor: f.factor, until: step + f.steps - 1 };
+    if (firing.some((f) => f.kind === "bad-batch")) batch = this.corruptBatch(batch);
     const ctx: StepOutcome = { step, batch, lr: this.currentLr(step), loss: NaN, gradNorm: NaN, sequenceLoss: new Float32Array(0), updateNorm: 0, skipped: false };
     this.hooks.stepStart.call(ctx);
 
@@ -406,6 +422,7 @@ export class Trainer implements TrainerApi {
       const { value, grads } = tf.variableGrads(() => {
         const forward = this.model.forward(batch.inputs, batch.targets, batch.size, batch.seqLen);
         const init: LossContext = { step, batch, forward, terms: forward.zLoss ? [{ name: "zLoss", value: forward.zLoss }] : [] };
+        if (firing.some((f) => f.kind === "nan")) init.terms.push({ name: "injected-nan", value: tf.mul(NaN, forward.lmLoss) as tf.Scalar });
         const lossCtx = this.hooks.transformLoss.call(init) ?? init;
         seqLossT = tf.keep(tf.mean(tf.reshape(forward.tokenLoss, [batch.size, batch.seqLen]), 1));
         lmLossT = tf.keep(forward.lmLoss);
@@ -427,10 +444,13 @@ export class Trainer implements TrainerApi {
       this.hooks.afterBackward.call(ctx);
 
       // NaN/Inf is fatal (as in Megatron): never apply it, halt with the batch's provenance.
+      // Plugins see the step first (a guardrail may skip or roll back); a non-finite step that no plugin
+      // skipped is fatal (as in Megatron): never applied, the run halts with the batch's provenance.
       const bad = [["loss", ctx.loss], ["total loss", totalLoss], ["gradient norm", ctx.gradNorm]].find(([, v]) => !Number.isFinite(v as number));
-      const verdict: Verdict | undefined = bad
-        ? { action: "halt", plugin: "trainer", reason: `non-finite ${bad[0]} (${bad[1]}) at step ${step}; the update was not applied`, evidence: { loss: String(ctx.loss), totalLoss: String(totalLoss), gradNorm: String(ctx.gradNorm), samples: batch.samples.map((s) => s.id), sources: batch.samples.map((s) => s.source) } }
-        : this.askVerdict("shouldSkipStep", ctx);
+      let verdict: Verdict | undefined = this.askVerdict("shouldSkipStep", ctx);
+      if (bad && (!verdict || verdict.action === "reduce-lr")) {
+        verdict = { action: "halt", plugin: "trainer", reason: `non-finite ${bad[0]} (${bad[1]}) at step ${step}; the update was not applied`, evidence: { loss: String(ctx.loss), totalLoss: String(totalLoss), gradNorm: String(ctx.gradNorm), samples: batch.samples.map((s) => s.id), sources: batch.samples.map((s) => s.source) } };
+      }
       let apply = true;
       if (verdict) {
         const outcome = this.carryOut(verdict, ctx);
@@ -447,6 +467,7 @@ export class Trainer implements TrainerApi {
       if (apply) ctx.updateNorm = this.optimizer.apply(named, ctx.lr, ctx.gradNorm).updateNorm;
       tf.dispose([seqLossT!, lmLossT!, ...termTensors.map(([, t]) => t)]);
     });
+    for (const f of firing) this.fireFault(f, step);
     // A rollback restored an earlier step: this step did not happen.
     if (ctx.rolledBack) return ctx;
 
@@ -481,6 +502,34 @@ export class Trainer implements TrainerApi {
     ctx.metrics = metrics;
     this.hooks.stepEnd.call(ctx);
     return ctx;
+  }
+
+  // ---------------------------------------------------------------- fault injection
+
+  /** bad-batch: the step's tokens replaced by uniform random ids (the sample ids are kept for provenance). */
+  private corruptBatch(batch: Batch): Batch {
+    const rng = this.rng("faults");
+    const V = this.model.config.vocabSize;
+    const inputs = Int32Array.from(batch.inputs, () => rng.int(V));
+    const targets = Int32Array.from(batch.targets, () => rng.int(V));
+    return { ...batch, inputs, targets };
+  }
+
+  private fireFault(f: Fault, step: number): void {
+    const label = faultLabel(f);
+    if (f.kind === "weight-noise") {
+      const rng = this.rng("faults");
+      tf.tidy(() => {
+        for (const v of this.model.params.values()) {
+          if (v.shape.length < 2) continue;
+          const rms = Math.sqrt(tf.mean(tf.square(v)).dataSync()[0]!);
+          v.assign(tf.add(v, tf.randomNormal(v.shape, 0, f.scale * rms, "float32", rng.int(2 ** 31))));
+        }
+      });
+    }
+    this.faultsFired.add(label);
+    this.run.append("decisions.jsonl", { step, action: "inject", plugin: "trainer", fault: label, reason: `injected fault ${label}`, time: new Date().toISOString() });
+    this.log.warn(`injected fault ${label} at step ${step}`);
   }
 
   // ---------------------------------------------------------------- verdicts
@@ -520,7 +569,11 @@ export class Trainer implements TrainerApi {
         const ckpt = loadCheckpoint(good);
         this.model.setWeights(ckpt.weights);
         if (ckpt.optimizer) this.optimizer.importState(ckpt.optimizer);
-        this.restoreRunState(ckpt);
+        this.restoreRunState(ckpt, "rollback");
+        if (v.skipSamples?.length) {
+          for (const id of v.skipSamples) this.skipSamples.add(id);
+          this.data.train.skip?.(v.skipSamples);
+        }
         this.run.truncateMetricsAfter(this.step);
         outcome = `rolled back to step ${ckpt.state.step} (${good})`;
         break;
@@ -531,7 +584,7 @@ export class Trainer implements TrainerApi {
     }
     const record: VerdictRecord = { ...v, step: ctx.step, outcome, time: new Date().toISOString() };
     this.verdicts.push(record);
-    this.verdictsSinceCheckpoint++;
+    this.lastVerdictStep = ctx.step;
     this.run.append("decisions.jsonl", record);
     this.log.warn(formatVerdict(record));
     this.hooks.verdict.call(record);
@@ -569,7 +622,7 @@ export class Trainer implements TrainerApi {
       rng,
       dataCursor: this.data.train.cursor(),
       plugins: pluginStates,
-      trainer: this.lrReduction ? { lrReduction: this.lrReduction } : {},
+      trainer: { ...(this.lrReduction ? { lrReduction: this.lrReduction } : {}), skipSamples: [...this.skipSamples], faultsFired: [...this.faultsFired] },
       config: this.config,
       backend: describeBackend(this.backend),
       versions: { mtx: packageVersion(), tfjs: tf.version.tfjs, node: process.version },
@@ -577,9 +630,13 @@ export class Trainer implements TrainerApi {
     };
     this.writeMixtureAudit();
     const dir = saveCheckpoint(this.run.checkpoints, { state, weights: this.model.getWeights(), optimizer, tokenizerJson: this.tokenizer.json }, { keepLast: this.config.checkpoint.keepLast });
-    this.verdictsSinceCheckpoint = 0;
     await this.hooks.checkpointSaved.promise({ step: this.step, dir, tag });
     return dir;
+  }
+
+  /** `suspect` when a verdict was carried out within checkpoint.suspectWindow steps, else `good`. */
+  private guardrailTag(): CheckpointTag {
+    return this.step - this.lastVerdictStep <= this.config.checkpoint.suspectWindow ? "suspect" : "good";
   }
 
   /** RUN/mixture.json: scheduled vs realised share per group, per-source counts, quality report. */

@@ -11,8 +11,11 @@ export interface MtxPlugin {
   apply(trainer: TrainerApi): void;
   /** State to keep across a resume or rollback (stored in the checkpoint's state.json). */
   state?(): unknown;
-  /** Restore what `state()` returned. */
-  restore?(state: unknown): void;
+  /**
+   * Restore what `state()` returned: on `--resume`, and on a rollback to an earlier checkpoint (a plugin
+   * may keep counters that must survive the rollback, such as a retry budget).
+   */
+  restore?(state: unknown, reason: "resume" | "rollback"): void;
 }
 
 /** What happens when a plugin's tap throws. */

@@ -4,9 +4,11 @@
  */
 import { curriculumPlugin } from "./curriculum.js";
 import { driftPlugin } from "./drift.js";
+import { spikePlugin } from "./spike.js";
 import type { PluginDefinition } from "./types.js";
 
 export const BUILTIN_PLUGINS: Record<string, PluginDefinition<never>> = {
   curriculum: curriculumPlugin as PluginDefinition<never>,
   drift: driftPlugin as PluginDefinition<never>,
+  spike: spikePlugin as PluginDefinition<never>,
 };

@@ -25,6 +25,7 @@ export interface TrainArgs {
   batchSize?: number;
   lr?: number;
   resetOptimizer?: boolean;
+  inject?: string;
   json?: boolean;
 }
 
@@ -42,6 +43,7 @@ export function flagsToConfig(a: TrainArgs): RunConfig {
   if (a.batchSize !== undefined) c.data = { batchSize: a.batchSize };
   if (a.lr !== undefined) c.schedule = { peakLr: a.lr };
   if (a.resetOptimizer) c.resetOptimizer = true;
+  if (a.inject !== undefined) c.inject = a.inject.split(",").map((x) => x.trim()).filter(Boolean);
   return c;
 }
 
@@ -114,6 +116,7 @@ export const command: CommandModule<object, TrainArgs> = {
       .option("batch-size", { type: "number", describe: "Sequences per step", defaultDescription: String(schemaDefault("data.batchSize")) })
       .option("lr", { type: "number", describe: "Peak learning rate", defaultDescription: String(schemaDefault("schedule.peakLr")) })
       .option("reset-optimizer", { type: "boolean", describe: "Allow starting from a checkpoint without AdamW moments (fresh moments; recorded)", default: false })
+      .option("inject", { type: "string", describe: "Faults to inject, e.g. lr-spike@120:x20,nan@200,bad-batch@150,weight-noise@300:0.05", defaultDescription: "none" })
       .option("json", { type: "boolean", describe: "Print the run summary as JSON, no progress bar", default: false }) as Argv<TrainArgs>,
   handler: (argv: ArgumentsCamelCase<TrainArgs>) =>
     runCommand(async () => {

@@ -33,6 +33,8 @@ export interface BatchSource {
   /** Serialisable position; `restore(cursor)` continues with the very next batch. */
   cursor(): DataCursor;
   restore(cursor: DataCursor): void;
+  /** Never yield these sequences (by sample id): a data window skipped after a rollback. */
+  skip?(ids: Iterable<string>): void;
 }
 
 export type DataCursor = Record<string, unknown>;

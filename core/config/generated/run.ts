@@ -47,6 +47,10 @@ export interface RunConfig {
    * Plugins to apply, by built-in name, file path or package name, each optionally with options.
    */
   plugins?: (string | PluginEntry)[];
+  /**
+   * Faults to inject for testing guardrails: lr-spike@STEP:xFACTOR[:STEPS], nan@STEP, bad-batch@STEP, weight-noise@STEP:SCALE. Each fires once.
+   */
+  inject?: string[];
 }
 /**
  * Architecture, used when training from a random init (`from: null`); a checkpoint brings its own.
@@ -154,6 +158,10 @@ export interface CheckpointConfig {
    * Checkpoints kept; older ones are deleted after a new one is complete.
    */
   keepLast?: number;
+  /**
+   * A checkpoint saved within this many steps after a guardrail verdict is tagged 'suspect' (rollbacks skip it); otherwise 'good'.
+   */
+  suspectWindow?: number;
 }
 export interface EvalConfig {
   /**

@@ -77,6 +77,7 @@ export interface MixtureStreamOptions {
 export class MixtureStream implements BatchSource {
   private readonly streams: PackedStream[][];
   private state: MixtureCursor;
+  private readonly skipped = new Set<string>();
   readonly groupNames: string[];
 
   constructor(private readonly opts: MixtureStreamOptions) {
@@ -100,6 +101,10 @@ export class MixtureStream implements BatchSource {
       worstWindow: new Array(n).fill(0),
       sources: {},
     };
+  }
+
+  skip(ids: Iterable<string>): void {
+    for (const id of ids) this.skipped.add(id);
   }
 
   /** Set the run's progress in [0, 1] (paces curriculum groups). */
@@ -157,7 +162,9 @@ export class MixtureStream implements BatchSource {
     const g = this.pickGroup();
     const buckets = this.streams[g]!;
     const bucket = Math.min(buckets.length - 1, Math.floor(this.state.progress * buckets.length));
-    const info = buckets[bucket]!.nextSequence(window);
+    let info = buckets[bucket]!.nextSequence(window);
+    // A skipped sequence is read past; each stream's order never changes, so replays stay deterministic.
+    for (let guard = 0; this.skipped.has(info.id) && guard < 10_000; guard++) info = buckets[bucket]!.nextSequence(window);
     this.audit(g);
     this.state.sources[info.source] = (this.state.sources[info.source] ?? 0) + 1;
     return info;

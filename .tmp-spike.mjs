@@ -1,0 +1,10 @@
+import { validateConfig } from './dist/core/config/loadConfig.js';
+import { Trainer } from './dist/core/Trainer.js';
+import { SpikePlugin } from './dist/plugins/spike.js';
+import { readFileSync } from 'fs';
+const fast = { window: 64, minSamples: 30, threshold: 6, signals: ["loss", "gradNorm", "updateNorm"], ladder: ["skip", "reduce-lr", "rollback"], cooldown: 25, lrFactor: 0.5, lrSteps: 50, maxRollbacks: 2, skipBefore: 2, resumeCheckSteps: 5, resumeThreshold: 4 };
+const cfg = validateConfig({ from: null, tokenizer: 'fixtures/base/tokenizer.json', backend: 'wasm', seed: 7, model: { dModel: 32, nLayers: 2, nHeads: 2, contextLength: 32 }, data: { batchSize: 4, recipe: 'test/fixtures/tiny-recipe.json' }, eval: { every: 0, batches: 1 }, log: { every: 1000 }, out: '/tmp/spk', steps: 110, checkpoint: { every: 20, keepLast: 3 }, schedule: { type: "constant", peakLr: 0.003, warmupSteps: 5 }, inject: ["lr-spike@70:x100:3"] });
+const s = await new Trainer(cfg, [new SpikePlugin(fast)], { log: { info: (m) => console.log(m), warn: (m) => console.log('W', m) } }).train();
+console.log(s.status, s.halt);
+const m = readFileSync('/tmp/spk/metrics.jsonl', 'utf8').trim().split('\n').map(JSON.parse);
+console.log(m.slice(55, 75).map(x => `${x.step} ${x.loss.toFixed(3)} g${x.gradNorm.toFixed(2)} u${x.updateNorm.toFixed(3)} lr${x.lr}`).join('\n'));
