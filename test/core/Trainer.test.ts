@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { loadCheckpoint } from "../../core/checkpoint/Checkpoint.js";
+import { listCheckpoints, loadCheckpoint } from "../../core/checkpoint/Checkpoint.js";
 import { PluginError } from "../../core/errors.js";
 import type { MtxPlugin } from "../../core/plugin.js";
 import { Trainer } from "../../core/Trainer.js";
@@ -140,6 +140,12 @@ describe("Trainer", () => {
     expect(err).toBeInstanceOf(PluginError);
     expect((err as PluginError).message).toMatch(/plugin 'h' threw in hook 'stepEnd': boom/);
     expect(JSON.parse(readFileSync(join(config.out, "summary.json"), "utf8")).status).toBe("failed");
+    // No plugin error leaves a checkpoint that does not load.
+    for (const run of [warned.config.out, disabled.config.out]) {
+      const steps = listCheckpoints(join(run, "checkpoints"));
+      expect(steps.length).toBeGreaterThan(0);
+      for (const st of steps) expect(loadCheckpoint(join(run, "checkpoints", `step-${st}`)).state.step).toBe(st);
+    }
   });
 
   it("runs every shutdown tap even when one throws", async () => {

@@ -1,0 +1,53 @@
+// Plugins from outside the project: the worked example in docs/plugins.md, copied as a reader would and
+// loaded by path, halts the run; the scaffold from `mtx plugins init` passes its own test.
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { mtx, ROOT, tempDir, tinyConfig } from "../helpers/cli.js";
+
+function exampleFromDocs(): { file: string; code: string } {
+  const doc = readFileSync(join(ROOT, "docs", "plugins.md"), "utf8");
+  const m = /```js file=([\w.-]+)\n([\s\S]*?)```/.exec(doc);
+  if (!m) throw new Error("docs/plugins.md has no ```js file=... example");
+  return { file: m[1]!, code: m[2]! };
+}
+
+describe("plugins written from the docs", () => {
+  it("the worked example, loaded by path, halts when its condition holds", () => {
+    const dir = tempDir();
+    const { file, code } = exampleFromDocs();
+    writeFileSync(join(dir, file), code);
+    writeFileSync(join(dir, "mtx.config.json"), JSON.stringify(tinyConfig({ steps: 40, plugins: [{ name: `./${file}`, options: { ceiling: 1.0, after: 5, patience: 3 } }] })));
+    const r = mtx(["train", "--out", join(dir, "run")], { cwd: dir });
+    expect(r.code, r.stderr).toBe(3);
+    const summary = JSON.parse(readFileSync(join(dir, "run", "summary.json"), "utf8"));
+    expect(summary.halt).toMatchObject({ plugin: "loss-ceiling", evidence: { ceiling: 1, steps: 3 } });
+    expect(summary.endStep).toBe(8); // over the ceiling from step 6, three steps of patience
+    expect(r.stdout).toMatch(/halted by loss-ceiling: loss \d+\.\d+ has been above 1 for 3 steps/);
+  });
+
+  it("the same plugin with a ceiling never reached lets the run complete, and --plugins takes a path", () => {
+    const dir = tempDir();
+    const { file, code } = exampleFromDocs();
+    writeFileSync(join(dir, file), code);
+    writeFileSync(join(dir, "c.json"), JSON.stringify(tinyConfig({ steps: 10 })));
+    const r = mtx(["train", "--config", "c.json", "--plugins", `./${file},spike`, "--out", "run"], { cwd: dir });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/plugins: loss-ceiling, spike/);
+  });
+
+  it("mtx plugins init writes a plugin and a test that passes", () => {
+    const dir = mkdtempSync(join(ROOT, ".tmp-plugins-init-")); // inside the package, so `import "mtx"` resolves
+    try {
+      const r = mtx(["plugins", "init", "my-guard", "--dir", dir]);
+      expect(r.code, r.stderr).toBe(0);
+      const out = execFileSync(process.execPath, ["--test", join(dir, "my-guard.test.js")], { encoding: "utf8" });
+      expect(out).toMatch(/# pass 2/);
+      expect(mtx(["plugins", "init", "my-guard", "--dir", dir])).toMatchObject({ code: 2, stderr: expect.stringMatching(/already exists/) });
+      expect(mtx(["plugins", "init", "Bad Name"])).toMatchObject({ code: 2 });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
