@@ -4,7 +4,9 @@
  * Machines here are shared and noisy: compare the ratio, not the absolute numbers.
  *
  * mtx is timed through the real Trainer (data, hooks, AdamW, metrics) on random-init weights; the peer
- * times its own step on fixed random tokens. Options: --steps N (timed steps, default 12).
+ * times its own step on fixed random tokens. The harness overhead compares the mean step time of the
+ * default mid-training run with `drift,spike` on and off, over --overhead-steps steps (default 70, so
+ * the drift probe runs once in its worker). Options: --steps N (timed steps, default 12).
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
@@ -15,6 +17,8 @@ import type { StepMetrics } from "../core/hooks.js";
 import { trainFlopsPerToken } from "../core/model/Transformer.js";
 import { PACKAGE_ROOT } from "../core/paths.js";
 import { Trainer } from "../core/Trainer.js";
+import type { MtxPlugin } from "../core/plugin.js";
+import { resolvePlugins } from "../plugins/registry.js";
 
 interface BenchConfig {
   name: string;
@@ -70,6 +74,16 @@ function torchPeer(c: BenchConfig): { tokPerS: number; gflops: number; torch: st
   return j;
 }
 
+/** Mean step time (ms) of the default run from the bundled base with the given plugins. */
+async function stepTime(plugins: MtxPlugin[], steps: number): Promise<number> {
+  const out = mkdtempSync(join(tmpdir(), "mtx-bench-"));
+  const config = validateConfig({ steps, out, eval: { every: 0, batches: 1 }, checkpoint: { every: 0 } });
+  await new Trainer(config, plugins).train();
+  const metrics = readFileSync(join(out, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as StepMetrics);
+  const timed = metrics.slice(warmup);
+  return timed.reduce((a, m) => a + m.stepTimeMs, 0) / timed.length;
+}
+
 const rows: Record<string, unknown>[] = [];
 for (const c of CONFIGS) {
   const label = `V${c.vocab} D${c.dModel} L${c.nLayers} H${c.nHeads} T${c.seqLen} B${c.batch}`;
@@ -89,10 +103,17 @@ for (const c of CONFIGS) {
   });
 }
 
+const overheadSteps = Number(arg("overhead-steps", "70"));
+process.stderr.write(`harness overhead: ${overheadSteps} steps without plugins, then with drift,spike...\n`);
+const off = await stepTime([], overheadSteps);
+const on = await stepTime((await resolvePlugins(["drift", "spike"])).map((r) => r.plugin), overheadSteps);
+const overhead = { steps: overheadSteps, stepMsOff: +off.toFixed(1), stepMsOn: +on.toFixed(1), ratio: +(on / off).toFixed(4) };
+
 const line = (cells: string[]) => cells.map((c, i) => c.padEnd([10, 26, 12, 12, 12, 7][i] ?? 10)).join(" ");
 console.log(line(["config", "shape", "mtx tok/s", "mtx GFLOP/s", "peer tok/s", "ratio"]));
 for (const r of rows) console.log(line([String(r.config), String(r.shape), String(r.mtxTokPerS), String(r.mtxGflops), String(r.peerTokPerS ?? "n/a"), String(r.ratio ?? "n/a")]));
 for (const r of rows) console.log(`  ${r.config}: mtx on ${r.mtxBackend}; peer: ${r.peer}`);
+console.log(`harness overhead (default run, ${overhead.steps} steps): step ${overhead.stepMsOff} ms without plugins, ${overhead.stepMsOn} ms with drift,spike: ratio ${overhead.ratio} (${((overhead.ratio - 1) * 100).toFixed(1)}%)`);
 mkdirSync(join(PACKAGE_ROOT, "bench"), { recursive: true });
-writeFileSync(join(PACKAGE_ROOT, "bench", "results.json"), JSON.stringify({ date: new Date().toISOString(), timedSteps, rows }, null, 2) + "\n");
+writeFileSync(join(PACKAGE_ROOT, "bench", "results.json"), JSON.stringify({ date: new Date().toISOString(), timedSteps, rows, overhead }, null, 2) + "\n");
 console.log(`wrote bench/results.json`);
