@@ -6,6 +6,8 @@ import { ErrorCodes, ExitCodes, MtxError } from "../core/errors.js";
 import { packageVersion } from "../core/paths.js";
 import * as config from "./commands/config.js";
 import * as data from "./commands/data.js";
+import * as gate from "./commands/gate.js";
+import * as probe from "./commands/probe.js";
 import * as plugins from "./commands/plugins.js";
 import * as train from "./commands/train.js";
 import { red } from "./output.js";
@@ -23,6 +25,8 @@ try {
     .command(train.command)
     .command(config.command)
     .command(data.command)
+  .command(probe.command)
+  .command(gate.command)
     .command(plugins.command)
     .demandCommand(1, "Name a command (see --help).")
     .recommendCommands()

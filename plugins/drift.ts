@@ -7,11 +7,10 @@
  * halt or rollback verdict past `act`. Measurements go to metrics.jsonl as driftBpb, driftBaseBpb,
  * driftDelta and driftKl.
  */
-import { join } from "node:path";
 import type { Batch } from "../core/data/batch.js";
 import { heldoutBatches, interleave } from "../core/data/pipeline.js";
 import { PluginError } from "../core/errors.js";
-import { PACKAGE_ROOT, resolveCheckpointPath } from "../core/paths.js";
+import { PROBE_WORKER, resolveCheckpointPath } from "../core/paths.js";
 import type { MtxPlugin } from "../core/plugin.js";
 import { PiscinaProbePool } from "../core/pool/PiscinaProbePool.js";
 import type { ProbePool } from "../core/pool/ProbePool.js";
@@ -25,7 +24,6 @@ import schema from "./schema/drift.schema.json" with { type: "json" };
 import type { PluginDefinition } from "./types.js";
 
 const PLUGIN_NAME = "drift";
-export const PROBE_WORKER = join(PACKAGE_ROOT, "dist", "probes", "worker.js");
 
 export interface DriftOptions {
   every: number;

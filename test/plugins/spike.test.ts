@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { createHooks } from "../../core/hooks.js";
 import { meanStd, SpikePlugin, type SpikeOptions } from "../../plugins/spike.js";
 import { tinyRun } from "../helpers/trainer.js";
 
@@ -18,6 +19,24 @@ describe("spike detection", () => {
     expect(p.detect("loss", mean + 6.1 * std)).toMatchObject({ signal: "loss", z: expect.closeTo(6.1, 6) });
     expect(p.detect("gradNorm", NaN)).toMatchObject({ signal: "nonfinite" });
     void ctx;
+  });
+});
+
+describe("resume continuity", () => {
+  it("flags a loss jump in the first steps after a resume (mismatched optimizer or state)", () => {
+    const warnings: string[] = [];
+    const trainer = { hooks: createHooks(), config: {}, runDir: ".", log: { info() {}, warn() {} }, rng: () => undefined, logMetrics() {}, defer() {}, warn: (_p: string, r: string) => warnings.push(r) };
+    const p = new SpikePlugin({ ...defaults, minSamples: 4 });
+    p.apply(trainer as never);
+    const saved = p.state() as { windows: { loss: number[] } };
+    saved.windows.loss.push(3.0, 3.1, 2.9, 3.05, 2.95, 3.0);
+    p.restore(saved, "resume");
+    const step = (loss: number) => ({ step: 101, loss, gradNorm: 1, updateNorm: 0, lr: 1e-3, skipped: false, sequenceLoss: new Float32Array(0), batch: { size: 0, seqLen: 0, inputs: new Int32Array(0), targets: new Int32Array(0), samples: [] } });
+    trainer.hooks.shouldSkipStep.call(step(3.02));
+    expect(warnings).toEqual([]);
+    trainer.hooks.shouldSkipStep.call(step(3.4)); // ~5.7 sigma: above the resume threshold (4), below the spike threshold (6)
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/right after the resume is \d+\.\d sigma above the saved window: likely an optimizer-moment or state mismatch/);
   });
 });
 

@@ -1,0 +1,85 @@
+/**
+ * `mtx probe`: run a probe suite on a checkpoint (and a baseline) in worker threads and print a table;
+ * `mtx gate` (cli/commands/gate.ts) turns the same report into an exit code for CI.
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
+import { resolveCheckpointPath, PROBE_WORKER } from "../../core/paths.js";
+import { PiscinaProbePool } from "../../core/pool/PiscinaProbePool.js";
+import { toJUnit } from "../../core/suite/junit.js";
+import { runSuite, type ProbeReport, type SuiteReport } from "../../core/suite/runSuite.js";
+import { loadSuite } from "../../core/suite/suite.js";
+import { PROBES } from "../../probes/index.js";
+import { dim, runCommand } from "../output.js";
+
+export interface ProbeArgs {
+  suite: string;
+  checkpoint: string;
+  baseline?: string;
+  workers: number;
+  json?: string;
+  junit?: string;
+}
+
+export async function run(a: ProbeArgs, onProbe?: (r: ProbeReport) => void): Promise<SuiteReport> {
+  const suite = loadSuite(a.suite, Object.keys(PROBES));
+  const pool = new PiscinaProbePool(PROBE_WORKER, { threads: a.workers });
+  try {
+    const report = await runSuite(suite, pool, resolveCheckpointPath(a.checkpoint), a.baseline ? resolveCheckpointPath(a.baseline) : undefined, onProbe);
+    const write = (file: string, text: string) => {
+      mkdirSync(dirname(resolve(file)), { recursive: true });
+      writeFileSync(resolve(file), text);
+    };
+    if (a.json) write(a.json, JSON.stringify(report, null, 2) + "\n");
+    if (a.junit) write(a.junit, toJUnit(report));
+    return report;
+  } finally {
+    await pool.close();
+  }
+}
+
+const num = (x: number | null | undefined) => (x === null || x === undefined ? "-" : Math.abs(x) >= 100 ? x.toFixed(1) : x.toFixed(4));
+
+/** The report as a table: probe, metric, value, baseline, change, gate. */
+export function formatReport(r: SuiteReport): string {
+  const rows: string[][] = [["probe", "metric", "value", "baseline", "change", "gate"]];
+  for (const p of r.probes) {
+    if (p.error) {
+      rows.push([p.id, "(error)", "-", "-", "-", `FAIL ${p.error}`]);
+      continue;
+    }
+    for (const [metric, value] of Object.entries(p.metrics)) {
+      const base = p.baseline?.[metric];
+      const gates = p.gates.filter((g) => g.metric === metric);
+      const change = base !== undefined && base !== 0 ? `${value >= base ? "+" : ""}${((value / base - 1) * 100).toFixed(1)}%` : "-";
+      rows.push([p.id, metric, num(value), num(base), change, gates.map((g) => (g.pass ? `ok ${g.rule}` : `FAIL ${g.rule}`)).join("; ")]);
+    }
+  }
+  const w = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  const lines = rows.map((r) => r.map((c, i) => (i >= 2 && i <= 4 ? c.padStart(w[i]!) : c.padEnd(w[i]!))).join("  ").trimEnd());
+  const failed = r.probes.flatMap((p) => p.gates.filter((g) => !g.pass).map((g) => `${p.id}: ${g.message}`));
+  return [`suite '${r.suite}' on ${r.checkpoint}${r.baseline ? ` vs ${r.baseline}` : ""} (${(r.ms / 1000).toFixed(1)} s)`, "", ...lines, "", failed.length ? `FAILED gates:\n  ${failed.join("\n  ")}` : "all gates passed"].join("\n") + "\n";
+}
+
+export function builder(y: Argv): Argv<ProbeArgs> {
+  return y
+    .option("suite", { type: "string", default: "smoke", describe: "Bundled suite (smoke, ci, longctx, reasoning, agentic, full) or a suite file" })
+    .option("checkpoint", { type: "string", demandOption: true, describe: "Checkpoint directory ('bundled' for the base model)" })
+    .option("baseline", { type: "string", describe: "Baseline checkpoint for relative gates and deltas" })
+    .option("workers", { type: "number", default: 2, describe: "Worker threads" })
+    .option("json", { type: "string", describe: "Write the full report as JSON" })
+    .option("junit", { type: "string", describe: "Write JUnit XML (one testcase per gate)" }) as Argv<ProbeArgs>;
+}
+
+export const command: CommandModule<object, ProbeArgs> = {
+  command: "probe",
+  describe: "Run a probe suite on a checkpoint (optionally against a baseline) and print the results",
+  builder,
+  handler: (argv: ArgumentsCamelCase<ProbeArgs>) =>
+    runCommand(async () => {
+      const report = await run(argv, (p) => process.stderr.write(dim(`${p.id}: ${(p.ms / 1000).toFixed(1)} s${p.error ? ` (error: ${p.error})` : ""}\n`)));
+      process.stdout.write(formatReport(report));
+      return 0;
+    }),
+};

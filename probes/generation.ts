@@ -1,0 +1,41 @@
+/**
+ * `generation`: sanity of free generation from held-out general text prompts: the share of repeated
+ * token 4-grams in greedy continuations (degenerate loops) and the continuation length before an end of
+ * text (verbosity; reasoning overfitting shows up as longer, more repetitive output than the baseline).
+ */
+import { interleave, prepareMixture } from "../core/data/pipeline.js";
+import { generate } from "../core/model/generate.js";
+import type { ProbeDefinition } from "./types.js";
+
+export function repetitionRate(ids: number[], n = 4): number {
+  const seen = new Set<string>();
+  let repeated = 0;
+  let total = 0;
+  for (let i = 0; i + n <= ids.length; i++) {
+    const g = ids.slice(i, i + n).join(",");
+    if (seen.has(g)) repeated++;
+    seen.add(g);
+    total++;
+  }
+  return total ? repeated / total : 0;
+}
+
+export const generation: ProbeDefinition = {
+  name: "generation",
+  description: "greedy continuations of general text: repeated 4-gram rate and length (verbosity)",
+  run({ model, tokenizer }, params) {
+    const prompts = Number(params.prompts ?? 8);
+    const maxTokens = Number(params.maxTokens ?? 48);
+    const { mixture } = prepareMixture(String(params.recipe ?? "bundled"));
+    const replay = mixture.groups.filter((g) => g.replay).flatMap((g) => [...new Set(g.documents.map((d) => d.source))]);
+    const docs = interleave(replay.map((s) => mixture.heldout[s] ?? [])).slice(0, prompts);
+    let rep = 0;
+    let len = 0;
+    for (const d of docs) {
+      const out = generate(model, tokenizer.encode(d.text).slice(0, 32), { maxTokens, stop: [tokenizer.eosId] });
+      rep += repetitionRate(out);
+      len += out.length;
+    }
+    return { metrics: { repetitionRate: rep / docs.length, meanLength: len / docs.length }, n: docs.length };
+  },
+};

@@ -1,0 +1,77 @@
+/**
+ * `needle`: needle-in-a-haystack over a grid of context length x depth. The needle "The special magic
+ * number for KEY is: VALUE." is placed at a relative depth of real held-out general text; the prompt ends
+ * with "The special magic number for KEY is:". Scored by greedy exact match of VALUE and by the rank of
+ * VALUE's first token among all next tokens (1 = top). Lengths beyond the training context test extension.
+ */
+import { interleave, prepareMixture } from "../core/data/pipeline.js";
+import { generate, nextTokenLogProbs } from "../core/model/generate.js";
+import { createRng } from "../core/rng.js";
+import { vocabulary } from "../core/data/synthetic/vocabulary.js";
+import type { ProbeDefinition } from "./types.js";
+
+export interface NeedleCell {
+  length: number;
+  depth: number;
+  accuracy: number;
+  meanRank: number;
+  trials: number;
+}
+
+export const needle: ProbeDefinition = {
+  name: "needle",
+  description: "needle-in-a-haystack grid (length x depth): greedy exact match and rank of the value",
+  run({ model, tokenizer, seed }, params) {
+    const lengths = (params.lengths as number[] | undefined) ?? [model.config.contextLength];
+    const depths = (params.depths as number[] | undefined) ?? [0, 0.25, 0.5, 0.75, 1];
+    const trials = Number(params.trials ?? 2);
+    const { mixture } = prepareMixture(String(params.recipe ?? "bundled"));
+    const replay = mixture.groups.filter((g) => g.replay).flatMap((g) => [...new Set(g.documents.map((d) => d.source))]);
+    const hay: number[] = [];
+    for (const d of interleave(replay.map((s) => mixture.heldout[s] ?? []))) {
+      hay.push(...tokenizer.encode(d.text + "\n"));
+      if (hay.length > 8 * Math.max(...lengths)) break;
+    }
+    const { objects } = vocabulary();
+    const rng = createRng(seed, "needle");
+    const cells: NeedleCell[] = [];
+    let correct = 0;
+    let total = 0;
+    for (const length of lengths) {
+      for (const depth of depths) {
+        let ok = 0;
+        let rankSum = 0;
+        for (let t = 0; t < trials; t++) {
+          const key = objects[rng.int(objects.length)]!;
+          const value = String(1000 + rng.int(9000));
+          const needleIds = tokenizer.encode(` The special magic number for ${key} is: ${value}.`);
+          const question = tokenizer.encode(`\nThe special magic number for ${key} is:`);
+          const room = length - needleIds.length - question.length;
+          if (room < 8) throw new Error(`needle: length ${length} is too short for the needle and question`);
+          const start = rng.int(Math.max(1, hay.length - room));
+          const text = hay.slice(start, start + room);
+          const at = Math.round(depth * text.length);
+          const prompt = [...text.slice(0, at), ...needleIds, ...text.slice(at), ...question];
+          const expect = tokenizer.encode(` ${value}`);
+          const out = generate(model, prompt, { maxTokens: expect.length + 1, window: prompt.length + expect.length + 1 });
+          if (tokenizer.decode(out).trim().startsWith(value)) ok++;
+          const logp = nextTokenLogProbs(model, prompt, prompt.length);
+          const target = logp[expect[0]!]!;
+          let rank = 1;
+          for (const v of logp) if (v > target) rank++;
+          rankSum += rank;
+        }
+        cells.push({ length, depth, accuracy: ok / trials, meanRank: rankSum / trials, trials });
+        correct += ok;
+        total += trials;
+      }
+    }
+    const metrics: Record<string, number> = { accuracy: correct / total };
+    for (const length of lengths) {
+      const row = cells.filter((c) => c.length === length);
+      metrics[`accuracy.len${length}`] = row.reduce((a, c) => a + c.accuracy, 0) / row.length;
+      metrics[`meanRank.len${length}`] = row.reduce((a, c) => a + c.meanRank, 0) / row.length;
+    }
+    return { metrics, n: total, details: { grid: cells } };
+  },
+};

@@ -1,0 +1,108 @@
+/**
+ * Reasoning probes on held-out synthetic items, by greedy decoding (and sampling where k > 1):
+ * - `math`: exact match of the final `Answer: N`, overall and by difficulty, and maj@k;
+ * - `code`: exact match of the program's output after its trace;
+ * - `self-consistency`: k samples at temperature T per problem: agreement (share of the most common
+ *   answer), answer entropy, and maj@k minus greedy accuracy.
+ */
+import { generate } from "../core/model/generate.js";
+import { createRng } from "../core/rng.js";
+import { heldoutCode, heldoutMath, parseAnswer } from "./items.js";
+import type { ProbeContext, ProbeDefinition } from "./types.js";
+
+function answerOf(ctx: ProbeContext, prompt: string, maxTokens: number, temperature = 0, rng?: ReturnType<typeof createRng>): { answer?: string; text: string } {
+  const ids = generate(ctx.model, ctx.tokenizer.encode(prompt), { maxTokens, temperature, rng, stop: [ctx.tokenizer.eosId], until: (g) => /Answer:\s*-?\d+\s/.test(ctx.tokenizer.decode(g)) });
+  const text = ctx.tokenizer.decode(ids);
+  return { answer: parseAnswer(text), text };
+}
+
+function majority(answers: (string | undefined)[]): { answer?: string; count: number; entropy: number } {
+  const counts = new Map<string, number>();
+  for (const a of answers) counts.set(a ?? "(none)", (counts.get(a ?? "(none)") ?? 0) + 1);
+  let best: string | undefined;
+  let count = 0;
+  for (const [a, c] of [...counts].sort()) if (c > count) [best, count] = [a, c];
+  let entropy = 0;
+  for (const c of counts.values()) entropy -= (c / answers.length) * Math.log(c / answers.length);
+  return { answer: best === "(none)" ? undefined : best, count, entropy };
+}
+
+export const math: ProbeDefinition = {
+  name: "math",
+  description: "held-out synthetic word problems: exact match of Answer: N by difficulty, maj@k",
+  run(ctx, params) {
+    const items = heldoutMath(Number(params.items ?? 30));
+    const k = Number(params.k ?? 1);
+    const maxTokens = Number(params.maxTokens ?? 72);
+    const rng = createRng(ctx.seed, "math");
+    const byDifficulty = new Map<number, { ok: number; n: number }>();
+    let ok = 0;
+    let majOk = 0;
+    let lengthSum = 0;
+    for (const item of items) {
+      const prompt = `Problem: ${item.question}\nSolution:\n`;
+      const greedy = answerOf(ctx, prompt, maxTokens);
+      lengthSum += greedy.text.length;
+      const right = greedy.answer === String(item.answer);
+      if (right) ok++;
+      const d = byDifficulty.get(item.difficulty) ?? { ok: 0, n: 0 };
+      d.n++;
+      if (right) d.ok++;
+      byDifficulty.set(item.difficulty, d);
+      if (k > 1) {
+        const samples = Array.from({ length: k }, () => answerOf(ctx, prompt, maxTokens, Number(params.temperature ?? 0.7), rng).answer);
+        if (majority(samples).answer === String(item.answer)) majOk++;
+      }
+    }
+    const metrics: Record<string, number> = { accuracy: ok / items.length, meanCompletionChars: lengthSum / items.length };
+    for (const [d, v] of [...byDifficulty].sort((a, b) => a[0] - b[0])) metrics[`accuracy.d${d}`] = v.ok / v.n;
+    if (k > 1) metrics[`maj@${k}`] = majOk / items.length;
+    return { metrics, n: items.length };
+  },
+};
+
+export const code: ProbeDefinition = {
+  name: "code",
+  description: "held-out tiny programs: exact match of the output after the trace",
+  run(ctx, params) {
+    const items = heldoutCode(Number(params.items ?? 20));
+    const maxTokens = Number(params.maxTokens ?? 96);
+    let ok = 0;
+    for (const item of items) {
+      const ids = generate(ctx.model, ctx.tokenizer.encode(`Program:\n${item.program}\nTrace:\n`), {
+        maxTokens,
+        stop: [ctx.tokenizer.eosId],
+        until: (g) => /Output:\s*\S+\s/.test(ctx.tokenizer.decode(g)),
+      });
+      const out = /Output:\s*(-?\d+)/.exec(ctx.tokenizer.decode(ids))?.[1];
+      if (out === item.output) ok++;
+    }
+    return { metrics: { accuracy: ok / items.length }, n: items.length };
+  },
+};
+
+export const selfConsistency: ProbeDefinition = {
+  name: "self-consistency",
+  description: "k samples per math problem: agreement, answer entropy, maj@k minus greedy",
+  run(ctx, params) {
+    const items = heldoutMath(Number(params.items ?? 10));
+    const k = Number(params.k ?? 5);
+    const t = Number(params.temperature ?? 0.7);
+    const rng = createRng(ctx.seed, "self-consistency");
+    let agreement = 0;
+    let entropy = 0;
+    let maj = 0;
+    let greedy = 0;
+    for (const item of items) {
+      const prompt = `Problem: ${item.question}\nSolution:\n`;
+      const answers = Array.from({ length: k }, () => answerOf(ctx, prompt, 72, t, rng).answer);
+      const m = majority(answers);
+      agreement += m.count / k;
+      entropy += m.entropy;
+      if (m.answer === String(item.answer)) maj++;
+      if (answerOf(ctx, prompt, 72).answer === String(item.answer)) greedy++;
+    }
+    const n = items.length;
+    return { metrics: { agreement: agreement / n, entropy: entropy / n, [`maj@${k}`]: maj / n, majMinusGreedy: (maj - greedy) / n }, n };
+  },
+};

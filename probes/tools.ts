@@ -1,0 +1,67 @@
+/**
+ * `tool-use`: held-out tasks in the simulated tool environment (the one that generated the training
+ * trajectories). `callAccuracy`: the first emitted call (tool name and arguments) matches the reference.
+ * `successRate`: a full rollout (the model writes Thought/Action lines, the environment answers each
+ * Action with an Observation) ends with the right final answer and key-value state. `pass^k` (tau-bench):
+ * the share of tasks whose k sampled rollouts all succeed.
+ */
+import { generate } from "../core/model/generate.js";
+import { createRng, type Rng } from "../core/rng.js";
+import { callMatches, parseAction } from "../core/data/synthetic/tools/ToolEnvironment.js";
+import { taskPrompt, type ToolTask } from "../core/data/synthetic/tools/trajectories.js";
+import type { ToolEnvironment } from "../core/data/synthetic/tools/ToolEnvironment.js";
+import { heldoutTools } from "./items.js";
+import type { ProbeContext, ProbeDefinition } from "./types.js";
+
+/** Generate until a line of the given kind is complete; returns the new text. */
+function nextLine(ctx: ProbeContext, text: string, temperature: number, rng: Rng | undefined, maxTokens = 48): string {
+  const ids = generate(ctx.model, ctx.tokenizer.encode(text), {
+    maxTokens,
+    temperature,
+    rng,
+    stop: [ctx.tokenizer.eosId],
+    until: (g) => {
+      const t = ctx.tokenizer.decode(g);
+      return /(Action:[^\n]*\n|Final answer:[^\n]*\n)/.test(t);
+    },
+  });
+  return ctx.tokenizer.decode(ids);
+}
+
+function rollout(ctx: ProbeContext, env: ToolEnvironment, task: ToolTask, temperature: number, rng: Rng | undefined): boolean {
+  env.reset();
+  let text = taskPrompt(task);
+  for (let turn = 0; turn < task.calls.length + 2; turn++) {
+    const added = nextLine(ctx, text, temperature, rng);
+    text += added;
+    const final = /Final answer:\s*([^\n]*)/.exec(added);
+    if (final) return final[1]!.trim() === String(task.answer) && JSON.stringify(env.state()) === JSON.stringify(task.finalState);
+    const call = parseAction(added);
+    if (!call) return false;
+    text = text.replace(/\n?$/, "\n") + `Observation: ${env.call(call)}\n`;
+  }
+  return false;
+}
+
+export const toolUse: ProbeDefinition = {
+  name: "tool-use",
+  description: "simulated tools with hidden state: first-call match, rollout success, pass^k",
+  run(ctx, params) {
+    const { env, tasks } = heldoutTools(Number(params.tasks ?? 20));
+    const k = Number(params.k ?? 1);
+    const rng = createRng(ctx.seed, "tool-use");
+    let calls = 0;
+    let success = 0;
+    let allK = 0;
+    for (const task of tasks) {
+      const first = parseAction(nextLine(ctx, taskPrompt(task), 0, undefined));
+      if (callMatches(task.calls[0]!, first)) calls++;
+      if (rollout(ctx, env, task, 0, undefined)) success++;
+      if (k > 1 && Array.from({ length: k }, () => rollout(ctx, env, task, Number(params.temperature ?? 0.7), rng)).every(Boolean)) allK++;
+    }
+    const n = tasks.length;
+    const metrics: Record<string, number> = { callAccuracy: calls / n, successRate: success / n };
+    if (k > 1) metrics[`pass^${k}`] = allK / n;
+    return { metrics, n };
+  },
+};
