@@ -2,6 +2,7 @@
  * Runs a probe suite on a checkpoint (and a baseline) in a worker pool and evaluates its gates. The
  * checkpoints are verified here first, so an unreadable one is a clear error (exit 2), not a worker crash.
  */
+import { resolve } from "node:path";
 import { loadCheckpoint } from "../checkpoint/Checkpoint.js";
 import type { ProbePool } from "../pool/ProbePool.js";
 import { evaluateGate, type GateResult } from "./gates.js";
@@ -41,7 +42,10 @@ export async function runSuite(suite: Suite, pool: ProbePool, checkpoint: string
   const task = (p: Suite["probes"][number], dir: string) => pool.run<ProbeValue>({ probe: p.probe, input: { checkpoint: dir, params: p.params, seed: suite.seed } }, { timeoutMs: p.timeoutMs });
   const reports = await Promise.all(
     suite.probes.map(async (p) => {
-      const [cand, base] = await Promise.all([task(p, checkpoint), baseline ? task(p, baseline) : Promise.resolve(undefined)]);
+      // The same directory as checkpoint and baseline is measured once.
+      const same = baseline !== undefined && resolve(baseline) === resolve(checkpoint);
+      const [cand, other] = await Promise.all([task(p, checkpoint), baseline && !same ? task(p, baseline) : Promise.resolve(undefined)]);
+      const base = same ? cand : other;
       const id = p.id ?? p.probe;
       let report: ProbeReport;
       if (!cand.ok || (base && !base.ok)) {

@@ -11,6 +11,7 @@ export interface Gate {
   min?: number;
   max?: number;
   maxRelative?: number;
+  maxIncrease?: number;
   maxDrop?: number;
   z: number;
 }
