@@ -4,6 +4,8 @@
  */
 import { curriculumPlugin } from "./curriculum.js";
 import { driftPlugin } from "./drift.js";
+import { longctxPlugin } from "./longctx.js";
+import { probesPlugin } from "./probes.js";
 import { spikePlugin } from "./spike.js";
 import type { PluginDefinition } from "./types.js";
 
@@ -11,4 +13,6 @@ export const BUILTIN_PLUGINS: Record<string, PluginDefinition<never>> = {
   curriculum: curriculumPlugin as PluginDefinition<never>,
   drift: driftPlugin as PluginDefinition<never>,
   spike: spikePlugin as PluginDefinition<never>,
+  probes: probesPlugin as PluginDefinition<never>,
+  longctx: longctxPlugin as PluginDefinition<never>,
 };
