@@ -41,6 +41,26 @@ export async function run(a: ProbeArgs, onProbe?: (r: ProbeReport) => void): Pro
 
 const num = (x: number | null | undefined) => (x === null || x === undefined ? "-" : Math.abs(x) >= 100 ? x.toFixed(1) : x.toFixed(4));
 
+interface GridCell {
+  length: number;
+  depth: number;
+  accuracy: number;
+  meanRank: number;
+}
+
+/** A needle grid: rows are context lengths, columns depths; each cell "accuracy (mean rank)". */
+export function formatGrid(id: string, grid: GridCell[]): string {
+  const lengths = [...new Set(grid.map((c) => c.length))];
+  const depths = [...new Set(grid.map((c) => c.depth))];
+  const cell = (l: number, d: number) => {
+    const c = grid.find((x) => x.length === l && x.depth === d)!;
+    return `${(c.accuracy * 100).toFixed(0)}% (r${c.meanRank.toFixed(0)})`;
+  };
+  const rows = [["length \\ depth", ...depths.map((d) => d.toFixed(2))], ...lengths.map((l) => [String(l), ...depths.map((d) => cell(l, d))])];
+  const w = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return [``, `${id}: exact match (mean rank of the value's first token)`, ...rows.map((r) => r.map((c, i) => c.padStart(w[i]!)).join("  "))].join("\n");
+}
+
 /** The report as a table: probe, metric, value, baseline, change, gate. */
 export function formatReport(r: SuiteReport): string {
   const rows: string[][] = [["probe", "metric", "value", "baseline", "change", "gate"]];
@@ -58,6 +78,8 @@ export function formatReport(r: SuiteReport): string {
   }
   const w = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   const lines = rows.map((r) => r.map((c, i) => (i >= 2 && i <= 4 ? c.padStart(w[i]!) : c.padEnd(w[i]!))).join("  ").trimEnd());
+  const grids = r.probes.filter((p) => (p.details as { grid?: unknown } | undefined)?.grid).map((p) => formatGrid(p.id, (p.details as { grid: GridCell[] }).grid));
+  lines.push(...grids);
   const failed = r.probes.flatMap((p) => p.gates.filter((g) => !g.pass).map((g) => `${p.id}: ${g.message}`));
   return [`suite '${r.suite}' on ${r.checkpoint}${r.baseline ? ` vs ${r.baseline}` : ""} (${(r.ms / 1000).toFixed(1)} s)`, "", ...lines, "", failed.length ? `FAILED gates:\n  ${failed.join("\n  ")}` : "all gates passed"].join("\n") + "\n";
 }
