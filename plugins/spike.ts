@@ -1,7 +1,8 @@
 /**
  * `spike`: loss-spike detection with closed-loop recovery. It watches the loss, the gradient norm (before
  * the update) and the update norm (after it) as z-scores over a rolling window (OLMo-core SkipStepAdamW:
- * window 128, active from 64 values, 6 sigma), and NaN/Inf at once. Each spike of a streak climbs a ladder
+ * window 128, active from 64 values, 6 sigma), and NaN/Inf at once. A gradient-norm spike alone skips the
+ * update. Each loss or update-norm spike of a streak climbs a ladder
  * of actions: skip the update -> lower the LR for a while -> roll back to the last checkpoint tagged good
  * and skip the offending data window (by sample id, as PaLM did) -> halt once the rollback budget is spent.
  * Every decision carries its evidence: the value, the window's mean and std, the z-score, the batch's
@@ -140,16 +141,27 @@ export class SpikePlugin implements MtxPlugin {
           trainer.warn(PLUGIN_NAME, `loss ${ctx.loss.toFixed(4)} right after the resume is ${jump.z.toFixed(1)} sigma above the saved window: likely an optimizer-moment or state mismatch`, { ...jump });
         }
       }
-      const d = this.detect("loss", ctx.loss) ?? this.detect("gradNorm", ctx.gradNorm);
-      if (!d) return undefined;
-      return this.verdict(ctx, d, ["skip", "reduce-lr", "rollback", "halt"]);
+      const d = this.detect("loss", ctx.loss) ?? (Number.isFinite(ctx.gradNorm) ? undefined : this.detect("gradNorm", ctx.gradNorm));
+      if (d) return this.verdict(ctx, d, ["skip", "reduce-lr", "rollback", "halt"]);
+      // A gradient-norm spike with a normal loss is skipped (OLMo-core) but does not climb the ladder:
+      // with small batches the gradient norm is heavy-tailed and such spikes are common and harmless.
+      const g = this.detect("gradNorm", ctx.gradNorm);
+      if (!g) return undefined;
+      return {
+        action: "skip",
+        plugin: PLUGIN_NAME,
+        reason: `gradNorm ${g.value.toPrecision(5)} is ${g.z.toFixed(1)} sigma above the window mean ${g.mean.toPrecision(5)} (loss normal: update skipped)`,
+        evidence: { signal: g.signal, value: g.value, windowMean: g.mean, windowStd: g.std, z: g.z, threshold: this.options.threshold, samples: ctx.batch.samples.map((x) => x.id), sources: ctx.batch.samples.map((x) => x.source) },
+      };
     });
     hooks.stepEnd.tap(PLUGIN_NAME, (ctx) => {
       this.s.recent.push({ step: ctx.step, ids: ctx.batch.samples.map((x) => x.id) });
       while (this.s.recent.length && this.s.recent[0]!.step < ctx.step - 4 * this.options.cooldown) this.s.recent.shift();
-      if (ctx.skipped || ctx.step === this.s.lastSpike) return;
+      // The gradient norm always enters its window, so a lasting shift of its level is adapted to rather
+      // than skipped step after step; a spiking loss stays out of its window.
+      if (Number.isFinite(ctx.gradNorm)) this.push("gradNorm", ctx.gradNorm);
+      if (ctx.step === this.s.lastSpike || !Number.isFinite(ctx.loss)) return;
       this.push("loss", ctx.loss);
-      this.push("gradNorm", ctx.gradNorm);
     });
     hooks.shouldHalt.tap(PLUGIN_NAME, (ctx) => {
       if (ctx.skipped || ctx.step === this.s.lastSpike) return undefined;

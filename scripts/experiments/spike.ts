@@ -1,5 +1,5 @@
 /**
- * `npm run experiment:spike`: an injected LR spike (default lr-spike@120:x20:3) on the default mid-training
+ * `npm run experiment:spike`: an injected LR spike (default lr-spike@120:x100:5) on the default mid-training
  * run, three ways, same seed: clean (spike plugin on, no fault), the fault with the spike plugin, and the
  * fault without it. Reports the final loss of each (mean of the last 20 steps) relative to the clean run,
  * and what the guardrail did. Options: --steps N (default 250), --inject SPEC.
@@ -19,7 +19,7 @@ const arg = (name: string, fallback: string) => {
   return i >= 0 ? process.argv[i + 1]! : fallback;
 };
 const steps = Number(arg("steps", "250"));
-const inject = arg("inject", "lr-spike@120:x20:3");
+const inject = arg("inject", "lr-spike@120:x100:5");
 const spikeDefaults = () => new SpikePlugin(validateOptions(spikePlugin, {}) as unknown as SpikeOptions);
 
 async function run(label: string, withFault: boolean, plugins: MtxPlugin[]) {
