@@ -6,7 +6,8 @@
  * mtx is timed through the real Trainer (data, hooks, AdamW, metrics) on random-init weights; the peer
  * times its own step on fixed random tokens. The harness overhead compares the mean step time of the
  * default mid-training run with `drift,spike` on and off, over --overhead-steps steps (default 70, so
- * the drift probe runs once in its worker). Options: --steps N (timed steps, default 12).
+ * the drift probe runs once in its worker), and the ci probe suite's wall time with 1 and 2 worker
+ * threads. Options: --steps N (timed steps, default 12), --overhead-steps N.
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
@@ -15,7 +16,11 @@ import { join, resolve } from "node:path";
 import { validateConfig } from "../core/config/loadConfig.js";
 import type { StepMetrics } from "../core/hooks.js";
 import { trainFlopsPerToken } from "../core/model/Transformer.js";
-import { PACKAGE_ROOT } from "../core/paths.js";
+import { BUNDLED_BASE, PACKAGE_ROOT, PROBE_WORKER } from "../core/paths.js";
+import { PiscinaProbePool } from "../core/pool/PiscinaProbePool.js";
+import { runSuite } from "../core/suite/runSuite.js";
+import { loadSuite } from "../core/suite/suite.js";
+import { PROBES } from "../probes/index.js";
 import { Trainer } from "../core/Trainer.js";
 import type { MtxPlugin } from "../core/plugin.js";
 import { resolvePlugins } from "../plugins/registry.js";
@@ -109,11 +114,24 @@ const off = await stepTime([], overheadSteps);
 const on = await stepTime((await resolvePlugins(["drift", "spike"])).map((r) => r.plugin), overheadSteps);
 const overhead = { steps: overheadSteps, stepMsOff: +off.toFixed(1), stepMsOn: +on.toFixed(1), ratio: +(on / off).toFixed(4) };
 
+// Probe suite wall time with 1 and 2 worker threads (the ci suite on the base against itself).
+const suiteTimes: Record<string, number> = {};
+for (const workers of [1, 2]) {
+  process.stderr.write(`probe suite ci with ${workers} worker(s)...\n`);
+  const suite = loadSuite("ci", Object.keys(PROBES));
+  const pool = new PiscinaProbePool(PROBE_WORKER, { threads: workers });
+  const t0 = performance.now();
+  await runSuite(suite, pool, BUNDLED_BASE, BUNDLED_BASE);
+  suiteTimes[`workers${workers}`] = +((performance.now() - t0) / 1000).toFixed(1);
+  await pool.close();
+}
+
 const line = (cells: string[]) => cells.map((c, i) => c.padEnd([10, 26, 12, 12, 12, 7][i] ?? 10)).join(" ");
 console.log(line(["config", "shape", "mtx tok/s", "mtx GFLOP/s", "peer tok/s", "ratio"]));
 for (const r of rows) console.log(line([String(r.config), String(r.shape), String(r.mtxTokPerS), String(r.mtxGflops), String(r.peerTokPerS ?? "n/a"), String(r.ratio ?? "n/a")]));
 for (const r of rows) console.log(`  ${r.config}: mtx on ${r.mtxBackend}; peer: ${r.peer}`);
+console.log(`probe suite ci (base vs itself): ${suiteTimes.workers1} s with 1 worker, ${suiteTimes.workers2} s with 2 workers (speed-up ${(suiteTimes.workers1! / suiteTimes.workers2!).toFixed(2)}x)`);
 console.log(`harness overhead (default run, ${overhead.steps} steps): step ${overhead.stepMsOff} ms without plugins, ${overhead.stepMsOn} ms with drift,spike: ratio ${overhead.ratio} (${((overhead.ratio - 1) * 100).toFixed(1)}%)`);
 mkdirSync(join(PACKAGE_ROOT, "bench"), { recursive: true });
-writeFileSync(join(PACKAGE_ROOT, "bench", "results.json"), JSON.stringify({ date: new Date().toISOString(), timedSteps, rows, overhead }, null, 2) + "\n");
+writeFileSync(join(PACKAGE_ROOT, "bench", "results.json"), JSON.stringify({ date: new Date().toISOString(), timedSteps, rows, overhead, probeSuiteSeconds: suiteTimes }, null, 2) + "\n");
 console.log(`wrote bench/results.json`);
