@@ -7,7 +7,6 @@
  * halt or rollback verdict past `act`. Measurements go to metrics.jsonl as driftBpb, driftBaseBpb,
  * driftDelta and driftKl.
  */
-import type { Batch } from "../core/data/batch.js";
 import { heldoutBatches, interleave } from "../core/data/pipeline.js";
 import { PluginError } from "../core/errors.js";
 import { PROBE_WORKER, resolveCheckpointPath } from "../core/paths.js";
@@ -19,7 +18,7 @@ import type { Transformer } from "../core/model/Transformer.js";
 import type { TrainerApi } from "../core/TrainerApi.js";
 import type { Verdict } from "../core/verdicts.js";
 import type { DriftInput, DriftResult } from "../probes/drift.js";
-import type { TokenBatch } from "../probes/lm.js";
+import { tokenBatch } from "../core/evaluate.js";
 import schema from "./schema/drift.schema.json" with { type: "json" };
 import type { PluginDefinition } from "./types.js";
 
@@ -44,10 +43,6 @@ interface Measurement {
   delta: number;
   kl: number;
   perSource: Record<string, { bpb: number; baseBpb: number; delta: number }>;
-}
-
-function tokenBatch(b: Batch): TokenBatch {
-  return { inputs: b.inputs, targets: b.targets, size: b.size, seqLen: b.seqLen, sources: b.samples.map((s) => s.source) };
 }
 
 export class DriftPlugin implements MtxPlugin {

@@ -4,7 +4,7 @@
  * documents of the bundled recipe. `bpb` is the general (replay) sources' value: the forgetting signal.
  */
 import { heldoutBatches, interleave, prepareMixture } from "../core/data/pipeline.js";
-import { scoreBatches, type TokenBatch } from "./lm.js";
+import { scoreBatches, tokenBatch } from "../core/evaluate.js";
 import type { ProbeDefinition } from "./types.js";
 
 export const heldout: ProbeDefinition = {
@@ -16,14 +16,13 @@ export const heldout: ProbeDefinition = {
     const { mixture } = prepareMixture(String(params.recipe ?? "bundled"));
     const replay = new Set(mixture.groups.filter((g) => g.replay).flatMap((g) => [...new Set(g.documents.map((d) => d.source))]));
     const metrics: Record<string, number> = {};
-    const toTokens = (b: ReturnType<typeof heldoutBatches>[number]): TokenBatch => ({ inputs: b.inputs, targets: b.targets, size: b.size, seqLen: b.seqLen, sources: b.samples.map((s) => s.source) });
-    const general = heldoutBatches(interleave([...replay].map((s) => mixture.heldout[s] ?? [])), tokenizer, seqLen, perSource, Math.max(1, replay.size)).map(toTokens);
+    const general = heldoutBatches(interleave([...replay].map((s) => mixture.heldout[s] ?? [])), tokenizer, seqLen, perSource, Math.max(1, replay.size)).map(tokenBatch);
     const g = scoreBatches(model, general, tokenizer.tokenBytes);
     Object.assign(metrics, { loss: g.loss, perplexity: Math.exp(g.loss), bpb: g.bpb });
     let n = g.tokens;
     for (const [source, docs] of Object.entries(mixture.heldout)) {
       if (!docs.length) continue;
-      const s = scoreBatches(model, heldoutBatches(docs, tokenizer, seqLen, perSource, 1).map(toTokens), tokenizer.tokenBytes);
+      const s = scoreBatches(model, heldoutBatches(docs, tokenizer, seqLen, perSource, 1).map(tokenBatch), tokenizer.tokenBytes);
       metrics[`bpb.${source}`] = s.bpb;
       metrics[`loss.${source}`] = s.loss;
       n += s.tokens;

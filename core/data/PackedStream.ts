@@ -7,7 +7,7 @@
  */
 import { DataError } from "../errors.js";
 import { createRng, permutation } from "../rng.js";
-import type { Batch, BatchSource, DataCursor, SampleInfo } from "./batch.js";
+import { assembleBatch, type Batch, type BatchSource, type DataCursor, type SampleInfo } from "./batch.js";
 import type { Document } from "./documents.js";
 import type { Tokenizer } from "./tokenizer/Tokenizer.js";
 
@@ -119,17 +119,7 @@ export class PackedStream implements BatchSource {
   }
 
   next(): Batch {
-    const { batchSize: B, seqLen: T } = this.opts;
-    const inputs = new Int32Array(B * T);
-    const targets = new Int32Array(B * T);
-    const window = new Int32Array(T + 1);
-    const samples: SampleInfo[] = [];
-    for (let b = 0; b < B; b++) {
-      samples.push(this.nextSequence(window));
-      inputs.set(window.subarray(0, T), b * T);
-      targets.set(window.subarray(1, T + 1), b * T);
-    }
-    return { size: B, seqLen: T, inputs, targets, samples };
+    return assembleBatch((w) => this.nextSequence(w), this.opts.batchSize, this.opts.seqLen);
   }
 
   cursor(): PackedCursor {

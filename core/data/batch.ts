@@ -38,3 +38,17 @@ export interface BatchSource {
 }
 
 export type DataCursor = Record<string, unknown>;
+
+/** A batch of B sequences of T tokens from a source of single sequences (T+1 tokens each). */
+export function assembleBatch(nextSequence: (window: Int32Array) => SampleInfo, batchSize: number, seqLen: number): Batch {
+  const inputs = new Int32Array(batchSize * seqLen);
+  const targets = new Int32Array(batchSize * seqLen);
+  const window = new Int32Array(seqLen + 1);
+  const samples: SampleInfo[] = [];
+  for (let b = 0; b < batchSize; b++) {
+    samples.push(nextSequence(window));
+    inputs.set(window.subarray(0, seqLen), b * seqLen);
+    targets.set(window.subarray(1, seqLen + 1), b * seqLen);
+  }
+  return { size: batchSize, seqLen, inputs, targets, samples };
+}

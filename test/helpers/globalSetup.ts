@@ -6,4 +6,7 @@ import { dirname, join } from "node:path";
 export default function setup(): void {
   const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
   execFileSync("npm", ["run", "--silent", "build"], { cwd: root, stdio: "inherit" });
+  // Build the bundled and the tiny test recipes' mixtures once, so parallel test files and probe workers
+  // read them from the cache instead of each building them.
+  execFileSync(process.execPath, ["-e", "const p = await import('./dist/core/data/pipeline.js'); p.prepareMixture('bundled'); p.prepareMixture('test/fixtures/tiny-recipe.json');", "--input-type=module"], { cwd: root, stdio: "inherit" });
 }

@@ -9,7 +9,7 @@
  * scheduled share is then the running mean of the weights in force at each draw.
  */
 import { DataError } from "../../errors.js";
-import type { Batch, BatchSource, DataCursor, SampleInfo } from "../batch.js";
+import { assembleBatch, type Batch, type BatchSource, type DataCursor, type SampleInfo } from "../batch.js";
 import type { Document } from "../documents.js";
 import { PackedStream, type PackedCursor } from "../PackedStream.js";
 import type { Tokenizer } from "../tokenizer/Tokenizer.js";
@@ -171,17 +171,7 @@ export class MixtureStream implements BatchSource {
   }
 
   next(): Batch {
-    const { batchSize: B, seqLen: T } = this.opts;
-    const inputs = new Int32Array(B * T);
-    const targets = new Int32Array(B * T);
-    const window = new Int32Array(T + 1);
-    const samples: SampleInfo[] = [];
-    for (let b = 0; b < B; b++) {
-      samples.push(this.nextSequence(window));
-      inputs.set(window.subarray(0, T), b * T);
-      targets.set(window.subarray(1, T + 1), b * T);
-    }
-    return { size: B, seqLen: T, inputs, targets, samples };
+    return assembleBatch((w) => this.nextSequence(w), this.opts.batchSize, this.opts.seqLen);
   }
 
   cursor(): MixtureCursor {

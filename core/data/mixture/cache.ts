@@ -13,14 +13,17 @@ import { packageVersion, PACKAGE_ROOT } from "../../paths.js";
 import type { BuiltMixture } from "./build.js";
 import type { ResolvedRecipe } from "./recipe.js";
 
-const DATA_CODE_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+// The data code's TypeScript sources when they are there (a checkout: the CLI and the tests then share
+// cache entries), else the compiled files next to this module (an installed package).
+const SOURCE_DIR = join(PACKAGE_ROOT, "core", "data");
+const DATA_CODE_DIR = existsSync(join(SOURCE_DIR, "pipeline.ts")) ? SOURCE_DIR : resolve(dirname(fileURLToPath(import.meta.url)), "..");
 let codeHash: string | undefined;
 
 function hashTree(dir: string, h: ReturnType<typeof createHash>): void {
   for (const name of readdirSync(dir).sort()) {
     const p = join(dir, name);
     if (statSync(p).isDirectory()) hashTree(p, h);
-    else if (/\.(js|ts)$/.test(name)) h.update(name).update(readFileSync(p));
+    else if (/\.(js|ts)$/.test(name) && !name.endsWith(".d.ts")) h.update(name).update(readFileSync(p));
   }
 }
 
