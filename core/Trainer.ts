@@ -247,6 +247,8 @@ export class Trainer implements TrainerApi {
         if (this.stopSignal) break;
       }
 
+      // Work still deferred past the last step (a probe in a worker) finishes before the workers close.
+      await this.settleDeferred(Infinity);
       if (halt) {
         status = "halted";
         lastCheckpoint = await this.checkpoint("halted", halt.reason);

@@ -56,6 +56,7 @@ export class DriftPlugin implements MtxPlugin {
   private ready: { due: number; m: Measurement } | undefined;
   private inflightStep: number | undefined;
   private history: Measurement[] = [];
+  private totalSteps = Infinity;
 
   constructor(readonly options: DriftOptions) {}
 
@@ -76,6 +77,7 @@ export class DriftPlugin implements MtxPlugin {
         .map(tokenBatch);
       this.input = { base, general: generalBatches, others, klBatches: this.options.klBatches, tokenBytes: run.tokenizer.tokenBytes };
       this.model = run.model;
+      this.totalSteps = run.totalSteps;
       this.backend = run.backend.name === "cpu" ? "cpu" : "wasm";
       this.pool = new PiscinaProbePool(PROBE_WORKER, { threads: 1 });
       const first = await this.pool.run<DriftResult>({ probe: "drift", input: this.input, backend: this.backend } as never);
@@ -83,7 +85,8 @@ export class DriftPlugin implements MtxPlugin {
       trainer.log.info(`drift: base ${base}; held-out general ${first.value.base.general.bpb.toFixed(4)} bits/byte; warn +${(this.options.warn * 100).toFixed(1)}%, ${this.options.action} past +${(this.options.act * 100).toFixed(1)}%`);
     });
     hooks.stepEnd.tap(PLUGIN_NAME, (ctx) => {
-      if (!this.pool || ctx.step % this.options.every !== 0 || this.inflightStep !== undefined) return;
+      // A measurement that would land after the last step could never act: not started.
+      if (!this.pool || ctx.step % this.options.every !== 0 || this.inflightStep !== undefined || ctx.step + this.options.lag > this.totalSteps) return;
       const snapshot = snapshotOf(this.model);
       const step = ctx.step;
       this.inflightStep = step;

@@ -44,6 +44,7 @@ export class ProbesPlugin implements MtxPlugin {
   private busy = false;
   private seed = 0;
   private backend = "wasm";
+  private totalSteps = Infinity;
 
   constructor(
     readonly options: ProbesOptions,
@@ -72,6 +73,7 @@ export class ProbesPlugin implements MtxPlugin {
     const { hooks } = trainer;
     hooks.runStart.tapPromise(this.name, async (run) => {
       this.model = run.model;
+      this.totalSteps = run.totalSteps;
       this.tokenizerJson = run.tokenizer.json;
       this.seed = run.config.seed;
       this.backend = run.backend.name === "cpu" ? "cpu" : "wasm";
@@ -85,7 +87,7 @@ export class ProbesPlugin implements MtxPlugin {
       trainer.log.info(`${this.name}: ${this.options.probes.map((p) => this.id(p)).join(", ")} every ${this.options.every} steps in a worker`);
     });
     hooks.stepEnd.tap(this.name, (ctx) => {
-      if (!this.pool || this.busy || ctx.step % this.options.every !== 0) return;
+      if (!this.pool || this.busy || ctx.step % this.options.every !== 0 || ctx.step + this.options.lag > this.totalSteps) return;
       this.busy = true;
       const step = ctx.step;
       const work = this.measure(snapshotOf(this.model)).then(
