@@ -41,7 +41,7 @@ describe("resume continuity", () => {
 });
 
 describe("spike plugin in a run", () => {
-  it("detects an injected LR spike, climbs skip -> reduce-lr -> rollback, and recovers close to the clean run", async () => {
+  it("detects an injected LR spike by the update norm, rolls back to the last good checkpoint, and recovers close to the clean run", async () => {
     const cfg = { steps: 110, checkpoint: { every: 20, keepLast: 3 }, schedule: { type: "constant", peakLr: 0.003, warmupSteps: 5 } };
     const clean = await tinyRun(cfg, [new SpikePlugin(fast)]); // same guardrail, no fault
     const injected = { ...cfg, inject: ["lr-spike@70:x100:3"] };
