@@ -34,12 +34,18 @@ export function prepareMixture(spec: string, opts: { strict?: boolean; cache?: b
   for (const n of loaded.notices) opts.log?.info(n);
   for (const w of loaded.warnings) opts.log?.warn(w);
   const key = mixtureKey(loaded.recipe, cwd, !!opts.strict);
+  // A process (a probe worker running several probes) parses the cached mixture once, not per call.
+  const seen = opts.cache === false ? undefined : inProcess.get(key);
+  if (seen) return { loaded, mixture: seen, cached: true };
   const hit = opts.cache === false ? undefined : readCachedMixture(key, loaded.recipe);
-  if (hit) return { loaded, mixture: hit, cached: true };
-  const mixture = buildMixture(loaded.recipe, { strict: opts.strict, cwd });
-  if (opts.cache !== false) writeCachedMixture(key, mixture);
-  return { loaded, mixture, cached: false };
+  const mixture = hit ?? buildMixture(loaded.recipe, { strict: opts.strict, cwd });
+  if (!hit && opts.cache !== false) writeCachedMixture(key, mixture);
+  if (opts.cache !== false) inProcess.set(key, mixture);
+  return { loaded, mixture, cached: !!hit };
 }
+
+/** Built mixtures already parsed in this process, by cache key (consumers only read them). */
+const inProcess = new Map<string, BuiltMixture>();
 
 /**
  * Fixed evaluation batches that cover many documents: every document's first window of T+1 tokens,

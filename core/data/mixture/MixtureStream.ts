@@ -34,7 +34,12 @@ export function curriculumBuckets(docs: Document[], c: NonNullable<ResolvedGroup
     const v = bySource.get(d.source)!;
     const k = raw(d);
     let lo = 0;
-    while (lo < v.length && v[lo]! < k) lo++;
+    let hi = v.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (v[mid]! < k) lo = mid + 1;
+      else hi = mid;
+    }
     return v.length > 1 ? lo / (v.length - 1) : 0;
   };
   const sign = c.order === "easy-to-hard" ? 1 : -1;
