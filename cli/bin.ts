@@ -7,6 +7,7 @@ import { packageVersion } from "../core/paths.js";
 import * as config from "./commands/config.js";
 import * as data from "./commands/data.js";
 import * as gate from "./commands/gate.js";
+import * as merge from "./commands/merge.js";
 import * as probe from "./commands/probe.js";
 import * as plugins from "./commands/plugins.js";
 import * as train from "./commands/train.js";
@@ -25,8 +26,9 @@ try {
     .command(train.command)
     .command(config.command)
     .command(data.command)
-  .command(probe.command)
-  .command(gate.command)
+    .command(probe.command)
+    .command(gate.command)
+    .command(merge.command)
     .command(plugins.command)
     .demandCommand(1, "Name a command (see --help).")
     .recommendCommands()

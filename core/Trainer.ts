@@ -18,7 +18,8 @@ import { evaluateBatches } from "./evaluate.js";
 import { faultLabel, parseFaults, type Fault } from "./faults.js";
 import { createHooks, type EvalResult, type LossContext, type RunStatus, type RunSummary, type StepContext, type StepMetrics, type TrainerHooks } from "./hooks.js";
 import { guardTaps } from "./interceptor.js";
-import { Transformer, trainFlopsPerToken } from "./model/Transformer.js";
+import { freezePlan } from "./model/freeze.js";
+import { Transformer, ropeSpec, trainFlopsPerToken } from "./model/Transformer.js";
 import { AdamW } from "./optim/AdamW.js";
 import { learningRate, type ResolvedSchedule } from "./optim/schedules.js";
 import { packageVersion, resolveCheckpointPath, resolveTokenizerPath } from "./paths.js";
@@ -88,6 +89,9 @@ export class Trainer implements TrainerApi {
   private readonly verdicts: VerdictRecord[] = [];
   private from: string | undefined;
   private resetOptimizer = false;
+  /** Parameters currently frozen (no gradient, no update, no optimizer state). */
+  private frozen = new Set<string>();
+  private trainable = 0;
 
   constructor(config: EffectiveConfig, plugins: MtxPlugin[] = [], private readonly options: TrainerOptions = {}) {
     this.config = config;
@@ -182,6 +186,7 @@ export class Trainer implements TrainerApi {
       lastCheckpoint,
       from: this.from,
       resetOptimizer: this.resetOptimizer || undefined,
+      trainableParams: this.model ? this.trainable : undefined,
     });
 
     try {
@@ -298,8 +303,9 @@ export class Trainer implements TrainerApi {
     }
 
     this.tokenizer = start ? new Tokenizer(start.tokenizerJson as TokenizerJson) : Tokenizer.load(resolveTokenizerPath(this.config.tokenizer));
-    const modelConfig = start ? start.state.model : this.scratchModelConfig();
-    this.model = start ? Transformer.fromWeights(modelConfig, start.weights) : Transformer.init(modelConfig, this.rng("init"));
+    let modelConfig = start ? start.state.model : this.scratchModelConfig();
+    if (!this.options.resume) modelConfig = this.stageModelConfig(modelConfig, !!start);
+    this.model = start ? Transformer.fromWeights(modelConfig, start.weights, this.rng("adapters")) : Transformer.init(modelConfig, this.rng("init"));
     this.optimizer = new AdamW(this.model.params, this.config.optimizer);
     if (start) {
       if (start.optimizer) this.optimizer.importState(start.optimizer);
@@ -328,7 +334,61 @@ export class Trainer implements TrainerApi {
       this.log.info(`starting from ${start.dir} (step ${start.state.step} of its run)`);
       this.continueDataStream(start);
     }
-    this.log.info(`model: ${this.model.size.toLocaleString("en-US")} parameters, context ${seqLen}, batch ${this.config.data.batchSize}`);
+    this.updateFreezing(this.step);
+    const rope = ropeSpec(modelConfig);
+    const ropeText = rope.type === "none" ? `RoPE base ${rope.base}` : `RoPE ${rope.type} x${rope.factor} from ${rope.originalContext} (base ${rope.base})`;
+    this.log.info(`model: ${this.model.size.toLocaleString("en-US")} parameters, context ${seqLen} (${ropeText}), batch ${this.config.data.batchSize}`);
+    this.log.info(`trainable: ${this.trainableCount().toLocaleString("en-US")} of ${this.model.size.toLocaleString("en-US")} parameters` + (this.frozen.size ? ` (${this.frozen.size} tensors frozen)` : "") + (modelConfig.adapters ? `; adapters rank ${modelConfig.adapters.rank} on ${this.model.adapterNames.length / 2} matrices` : ""));
+  }
+
+  /**
+   * The model config of a new stage from a checkpoint (or a random init): a longer context with its RoPE
+   * scaling (`context`) and low-rank adapters (`adapters`). A resumed run keeps its checkpoint's.
+   */
+  private stageModelConfig(base: ModelConfig, fromCheckpoint: boolean): ModelConfig {
+    let cfg = base;
+    const ext = this.config.context;
+    if (ext) {
+      const old = ropeSpec(base);
+      const length = ext.length ?? base.contextLength;
+      const type = ext.rope?.type ?? base.rope?.type ?? "none";
+      const originalContext = ext.rope?.originalContext ?? base.rope?.originalContext ?? base.contextLength;
+      const factor = ext.rope?.factor ?? (type === "none" ? 1 : Math.max(1, length / originalContext));
+      cfg = { ...cfg, contextLength: length, rope: { type, base: ext.rope?.base ?? old.base, factor, originalContext } };
+    }
+    const want = this.config.adapters;
+    if (want) {
+      const have = base.adapters;
+      if (have && (have.rank !== want.rank || have.alpha !== want.alpha || have.targets.join() !== want.targets.join())) {
+        throw new ConfigError(`the starting checkpoint already has adapters (rank ${have.rank}, alpha ${have.alpha}, targets ${have.targets.join(", ")}) that differ from 'adapters': fold them in first with \`mtx merge\`, or drop 'adapters' to keep training them`);
+      }
+      cfg = { ...cfg, adapters: { rank: want.rank, alpha: want.alpha, targets: [...want.targets] } };
+    }
+    if (!fromCheckpoint && cfg.adapters) this.log.warn("adapters on a model trained from a random init: its base weights stay at their init");
+    return cfg;
+  }
+
+  private trainableCount(): number {
+    let n = 0;
+    for (const s of this.model.specs) if (!this.frozen.has(s.name)) n += s.shape.reduce((a, b) => a * b, 1);
+    return n;
+  }
+
+  /** Set which parameters train for the step after `completedSteps`; frozen ones lose their moments. */
+  private updateFreezing(completedSteps: number): void {
+    const plan = freezePlan(this.model.specs, this.model.config.nLayers, this.config.freeze, !!this.model.config.adapters, completedSteps);
+    const released = [...this.frozen].filter((n) => !plan.frozen.has(n));
+    const changed = released.length > 0 || plan.frozen.size !== this.frozen.size;
+    this.frozen = plan.frozen;
+    for (const [name, v] of this.model.params) v.trainable = !this.frozen.has(name);
+    this.optimizer.dropState(this.frozen);
+    this.trainable = this.trainableCount();
+    if (changed && completedSteps > this.startStep && released.length) {
+      const layer = plan.released.at(-1);
+      const reason = `progressive unfreezing: ${layer} trains from step ${completedSteps + 1}; ${this.trainableCount().toLocaleString("en-US")} trainable parameters`;
+      this.run.append("decisions.jsonl", { step: completedSteps + 1, action: "unfreeze", plugin: "trainer", reason, layer, time: new Date().toISOString() });
+      this.log.info(reason);
+    }
   }
 
   /**
@@ -384,6 +444,7 @@ export class Trainer implements TrainerApi {
     for (const id of t.skipSamples ?? []) this.skipSamples.add(id);
     for (const f of t.faultsFired ?? []) this.faultsFired.add(f);
     this.data.train.skip?.(this.skipSamples);
+    if (reason === "rollback") this.updateFreezing(this.step);
     for (const p of this.plugins) if (p.restore && s.plugins[p.name] !== undefined) p.restore(s.plugins[p.name], reason);
   }
 
@@ -414,6 +475,7 @@ export class Trainer implements TrainerApi {
     const ctx: StepOutcome = { step, batch, lr: this.currentLr(step), loss: NaN, gradNorm: NaN, sequenceLoss: new Float32Array(0), updateNorm: 0, skipped: false };
     this.hooks.stepStart.call(ctx);
 
+    if (this.config.freeze.unfreezeAt.includes(step)) this.updateFreezing(step - 1);
     const trainable = [...this.model.params.values()].filter((v) => v.trainable);
     const terms: Record<string, number> = {};
     let totalLoss = NaN;
@@ -421,7 +483,7 @@ export class Trainer implements TrainerApi {
       let seqLossT: tf.Tensor | undefined;
       let lmLossT: tf.Scalar | undefined;
       const termTensors: [string, tf.Scalar][] = [];
-      const { value, grads } = tf.variableGrads(() => {
+      const lossFn = (): tf.Scalar => {
         const forward = this.model.forward(batch.inputs, batch.targets, batch.size, batch.seqLen);
         const init: LossContext = { step, batch, forward, terms: forward.zLoss ? [{ name: "zLoss", value: forward.zLoss }] : [] };
         if (firing.some((f) => f.kind === "nan")) init.terms.push({ name: "injected-nan", value: tf.mul(NaN, forward.lmLoss) as tf.Scalar });
@@ -434,7 +496,9 @@ export class Trainer implements TrainerApi {
           total = tf.add(total, t.value);
         }
         return total;
-      }, trainable);
+      };
+      // With every parameter frozen (e.g. before progressive unfreezing starts) the step only measures.
+      const { value, grads } = trainable.length ? tf.variableGrads(lossFn, trainable) : { value: lossFn(), grads: {} as tf.NamedTensorMap };
       totalLoss = value.dataSync()[0]!;
       ctx.loss = lmLossT!.dataSync()[0]!;
       ctx.sequenceLoss = seqLossT!.dataSync() as Float32Array;
@@ -500,6 +564,7 @@ export class Trainer implements TrainerApi {
       sourceLoss,
       skipped: ctx.skipped,
       mixtureWeights,
+      trainableParams: this.trainable,
     };
     ctx.metrics = metrics;
     this.hooks.stepEnd.call(ctx);

@@ -87,6 +87,8 @@ export interface StepMetrics {
   skipped: boolean;
   /** Mixture weight per group in force for this step. */
   mixtureWeights: Record<string, number>;
+  /** Parameters that received gradients this step (all but the frozen ones). */
+  trainableParams: number;
   heldoutLoss?: number;
   heldoutBpb?: number;
 }
@@ -164,6 +166,8 @@ export interface RunSummary {
   lastCheckpoint?: string;
   from?: string;
   resetOptimizer?: boolean;
+  /** Trainable parameters at the end of the run (the model's size when nothing is frozen). */
+  trainableParams?: number;
 }
 
 export interface FailureContext {

@@ -26,7 +26,27 @@ export interface TrainArgs {
   lr?: number;
   resetOptimizer?: boolean;
   inject?: string;
+  context?: number;
+  ropeType?: string;
+  ropeBase?: number;
+  ropeFactor?: number;
+  freeze?: string;
+  freezeFirstBlocks?: number;
+  unfreezeAt?: string;
+  loraRank?: number;
+  loraAlpha?: number;
+  loraTargets?: string;
   json?: boolean;
+}
+
+const list = (s: string) => s.split(",").map((x) => x.trim()).filter(Boolean);
+
+function stepList(flag: string, s: string): number[] {
+  return list(s).map((x) => {
+    const n = Number(x);
+    if (!Number.isInteger(n) || n < 1) throw new ConfigError(`--${flag}: '${x}' is not a step number; give a comma list like 100,200`);
+    return n;
+  });
 }
 
 /** CLI flags as a partial run config (only the flags that were given). */
@@ -43,7 +63,26 @@ export function flagsToConfig(a: TrainArgs): RunConfig {
   if (a.batchSize !== undefined) c.data = { batchSize: a.batchSize };
   if (a.lr !== undefined) c.schedule = { peakLr: a.lr };
   if (a.resetOptimizer) c.resetOptimizer = true;
-  if (a.inject !== undefined) c.inject = a.inject.split(",").map((x) => x.trim()).filter(Boolean);
+  if (a.inject !== undefined) c.inject = list(a.inject);
+  if (a.context !== undefined || a.ropeType !== undefined || a.ropeBase !== undefined || a.ropeFactor !== undefined) {
+    const rope: NonNullable<RunConfig["context"]>["rope"] = {};
+    if (a.ropeType !== undefined) rope.type = a.ropeType as "none";
+    if (a.ropeBase !== undefined) rope.base = a.ropeBase;
+    if (a.ropeFactor !== undefined) rope.factor = a.ropeFactor;
+    c.context = { ...(a.context !== undefined ? { length: a.context } : {}), ...(Object.keys(rope).length ? { rope } : {}) };
+  }
+  if (a.freeze !== undefined || a.freezeFirstBlocks !== undefined || a.unfreezeAt !== undefined) {
+    c.freeze = {};
+    if (a.freeze !== undefined) c.freeze.patterns = list(a.freeze);
+    if (a.freezeFirstBlocks !== undefined) c.freeze.firstBlocks = a.freezeFirstBlocks;
+    if (a.unfreezeAt !== undefined) c.freeze.unfreezeAt = stepList("unfreeze-at", a.unfreezeAt);
+  }
+  if (a.loraRank !== undefined || a.loraAlpha !== undefined || a.loraTargets !== undefined) {
+    c.adapters = {};
+    if (a.loraRank !== undefined) c.adapters.rank = a.loraRank;
+    if (a.loraAlpha !== undefined) c.adapters.alpha = a.loraAlpha;
+    if (a.loraTargets !== undefined) c.adapters.targets = list(a.loraTargets) as [string, ...string[]];
+  }
   return c;
 }
 
@@ -117,6 +156,16 @@ export const command: CommandModule<object, TrainArgs> = {
       .option("lr", { type: "number", describe: "Peak learning rate", defaultDescription: String(schemaDefault("schedule.peakLr")) })
       .option("reset-optimizer", { type: "boolean", describe: "Allow starting from a checkpoint without AdamW moments (fresh moments; recorded)", default: false })
       .option("inject", { type: "string", describe: "Faults to inject, e.g. lr-spike@120:x20,nan@200,bad-batch@150,weight-noise@300:0.05", defaultDescription: "none" })
+      .option("context", { type: "number", describe: "Context-extension stage: train at this context (e.g. 2x the checkpoint's)", group: "Context extension:" })
+      .option("rope-type", { type: "string", choices: ["none", "linear", "ntk", "dynamic-ntk", "yarn"], describe: "RoPE scaling for the longer context (none: plain RoPE, raise --rope-base for ABF)", group: "Context extension:" })
+      .option("rope-base", { type: "number", describe: "RoPE base theta (e.g. 100000 for base scaling)", group: "Context extension:" })
+      .option("rope-factor", { type: "number", describe: "RoPE scaling factor (default: new context / original context)", group: "Context extension:" })
+      .option("freeze", { type: "string", describe: "Comma list of parameter-name patterns to freeze, e.g. 'embed.*,*norm*'", group: "Selective training:" })
+      .option("freeze-first-blocks", { type: "number", describe: "Freeze blocks 0..k-1", group: "Selective training:" })
+      .option("unfreeze-at", { type: "string", describe: "Progressive unfreezing: steps at which the top-most frozen layer starts training, e.g. 50,100", group: "Selective training:" })
+      .option("lora-rank", { type: "number", describe: "Train low-rank adapters of this rank instead of the weights", group: "Adapters:" })
+      .option("lora-alpha", { type: "number", describe: "Adapter scale numerator (update = alpha/rank A B)", defaultDescription: String(schemaDefault("adapters.alpha")), group: "Adapters:" })
+      .option("lora-targets", { type: "string", describe: "Comma list of matrix patterns that get adapters", defaultDescription: (schemaDefault("adapters.targets") as string[]).join(","), group: "Adapters:" })
       .option("json", { type: "boolean", describe: "Print the run summary as JSON, no progress bar", default: false }) as Argv<TrainArgs>,
   handler: (argv: ArgumentsCamelCase<TrainArgs>) =>
     runCommand(async () => {

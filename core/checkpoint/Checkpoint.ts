@@ -1,6 +1,7 @@
 /**
  * Checkpoints: a directory per step with
  *   model.safetensors      weights by parameter name
+ *   adapters.safetensors   low-rank adapter factors (`<matrix>.lora_a`, `.lora_b`), on their own, when the model has them
  *   optimizer.safetensors  AdamW moments (`m.<name>`, `v.<name>`), when kept
  *   tokenizer.json         the tokenizer, so a checkpoint is self-contained
  *   state.json             step, schedule, RNG states, data cursor, plugin states, config, provenance
@@ -11,10 +12,10 @@
  */
 import { createHash } from "node:crypto";
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import type { ModelConfig } from "../config/types.js";
 import { CheckpointError } from "../errors.js";
-import { parameterSpecs } from "../model/Transformer.js";
+import { isAdapterParam, parameterSpecs } from "../model/Transformer.js";
 import type { AdamWState } from "../optim/AdamW.js";
 import { decodeSafetensors, encodeSafetensors, type NamedTensor, type StoredDtype } from "./safetensors.js";
 
@@ -99,13 +100,19 @@ export function stepDirName(step: number): string {
 function encodeParts(data: CheckpointData, optimizerDtype: StoredDtype): Map<string, Buffer> {
   const files = new Map<string, Buffer>();
   const weights = new Map<string, NamedTensor>();
-  for (const [name, w] of data.weights) weights.set(name, { shape: shapeOf(name, data.state.model, w.length), data: w });
+  const adapters = new Map<string, NamedTensor>();
+  for (const [name, w] of data.weights) (isAdapterParam(name) ? adapters : weights).set(name, { shape: shapeOf(name, data.state.model, w.length), data: w });
   files.set("model.safetensors", encodeSafetensors(weights, { format: "pt", producer: "mtx" }));
+  if (adapters.size) {
+    const a = data.state.model.adapters;
+    files.set("adapters.safetensors", encodeSafetensors(adapters, { format: "pt", producer: "mtx", rank: String(a?.rank), alpha: String(a?.alpha), targets: JSON.stringify(a?.targets ?? []) }));
+  }
   if (data.optimizer) {
     const opt = new Map<string, NamedTensor>();
     for (const [name, m] of data.optimizer.m) opt.set(`m.${name}`, { shape: shapeOf(name, data.state.model, m.length), data: m });
     for (const [name, v] of data.optimizer.v) opt.set(`v.${name}`, { shape: shapeOf(name, data.state.model, v.length), data: v });
-    files.set("optimizer.safetensors", encodeSafetensors(opt, { step: String(data.optimizer.step) }, optimizerDtype));
+    const born: Record<string, string> = data.optimizer.born?.size ? { born: JSON.stringify(Object.fromEntries(data.optimizer.born)) } : {};
+    files.set("optimizer.safetensors", encodeSafetensors(opt, { step: String(data.optimizer.step), ...born }, optimizerDtype));
   }
   files.set("tokenizer.json", Buffer.from(JSON.stringify(data.tokenizerJson)));
   files.set("state.json", Buffer.from(JSON.stringify({ ...data.state, hasOptimizer: !!data.optimizer }, null, 2)));
@@ -126,29 +133,38 @@ function paramShapes(cfg: ModelConfig): Map<string, number[]> {
  */
 export function saveCheckpoint(root: string, data: CheckpointData, opts: { keepLast?: number; optimizerDtype?: StoredDtype } = {}): string {
   mkdirSync(root, { recursive: true });
-  const step = data.state.step;
-  const final = join(root, stepDirName(step));
-  const tmp = join(root, `.tmp-${stepDirName(step)}-${process.pid}`);
+  const final = join(root, stepDirName(data.state.step));
+  writeCheckpointDir(final, data, opts);
+  if (opts.keepLast) pruneCheckpoints(root, opts.keepLast);
+  return final;
+}
+
+/**
+ * Write a checkpoint as exactly `dir`, atomically: into a temporary sibling, fsynced, then renamed over
+ * any previous `dir` (which stays intact until the new one is complete).
+ */
+export function writeCheckpointDir(dir: string, data: CheckpointData, opts: { optimizerDtype?: StoredDtype } = {}): void {
+  const root = dirname(dir);
+  mkdirSync(root, { recursive: true });
+  const tmp = join(root, `.tmp-${basename(dir)}-${process.pid}`);
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp);
-  const manifest: Manifest = { format: CHECKPOINT_FORMAT, step, files: {} };
+  const manifest: Manifest = { format: CHECKPOINT_FORMAT, step: data.state.step, files: {} };
   for (const [name, buf] of encodeParts(data, opts.optimizerDtype ?? "F32")) {
     writeDurable(join(tmp, name), buf);
     manifest.files[name] = { sha256: sha256(buf), bytes: buf.length };
   }
   writeDurable(join(tmp, "manifest.json"), JSON.stringify(manifest, null, 2));
   fsyncDir(tmp);
-  if (existsSync(final)) {
-    const old = join(root, `.old-${stepDirName(step)}-${process.pid}`);
-    renameSync(final, old);
-    renameSync(tmp, final);
+  if (existsSync(dir)) {
+    const old = join(root, `.old-${basename(dir)}-${process.pid}`);
+    renameSync(dir, old);
+    renameSync(tmp, dir);
     rmSync(old, { recursive: true, force: true });
   } else {
-    renameSync(tmp, final);
+    renameSync(tmp, dir);
   }
   fsyncDir(root);
-  if (opts.keepLast) pruneCheckpoints(root, opts.keepLast);
-  return final;
 }
 
 /** Steps of the complete checkpoints under `root` (those with a manifest), ascending. */
@@ -223,6 +239,10 @@ export function loadCheckpoint(dir: string, opts: { withOptimizer?: boolean } = 
   const tokenizerJson = JSON.parse(readVerified(dir, "tokenizer.json", manifest).toString("utf8"));
   const modelPath = join(dir, "model.safetensors");
   const { tensors } = decodeSafetensors(readVerified(dir, "model.safetensors", manifest), modelPath);
+  if (manifest.files["adapters.safetensors"]) {
+    const adapterPath = join(dir, "adapters.safetensors");
+    for (const [name, t] of decodeSafetensors(readVerified(dir, "adapters.safetensors", manifest), adapterPath).tensors) tensors.set(name, t);
+  }
   const expected = paramShapes(state.model);
   const weights = new Map<string, Float32Array>();
   for (const [name, t] of tensors) {
@@ -245,7 +265,8 @@ export function loadCheckpoint(dir: string, opts: { withOptimizer?: boolean } = 
       if (!weights.has(param)) throw new CheckpointError(`${optPath}: moments for unknown parameter '${param}'`);
       target.set(param, t.data);
     }
-    optimizer = { step: Number(metadata.step ?? state.optimizerStep), m, v };
+    const born = metadata.born ? new Map(Object.entries(JSON.parse(metadata.born) as Record<string, number>)) : undefined;
+    optimizer = { step: Number(metadata.step ?? state.optimizerStep), m, v, born };
   }
   return { dir, state, weights, optimizer, tokenizerJson };
 }

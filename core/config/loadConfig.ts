@@ -160,7 +160,7 @@ export function schemaDefault(path: string): unknown {
     const node = props[parts[i]!];
     if (!node) return undefined;
     if (i === parts.length - 1) return node.default;
-    const ref: string | undefined = node.$ref ?? node.allOf?.[0]?.$ref;
+    const ref: string | undefined = node.$ref ?? node.allOf?.[0]?.$ref ?? node.anyOf?.find((x) => x.$ref)?.$ref;
     if (!ref) return undefined;
     props = schema.definitions[ref.split("/").pop()!]?.properties ?? {};
   }
@@ -172,4 +172,5 @@ interface SchemaNode {
   default?: unknown;
   $ref?: string;
   allOf?: { $ref?: string }[];
+  anyOf?: { $ref?: string }[];
 }

@@ -8,8 +8,19 @@ type Filled<T> = T extends (infer U)[] ? Filled<U>[] : T extends object ? { [K i
 
 export type RunConfig = Gen.RunConfig;
 /** A run config with every default filled in. `$schema` stays optional. */
-export type EffectiveConfig = Omit<Filled<Gen.RunConfig>, "$schema" | "plugins"> & { plugins: (string | PluginEntry)[] };
-export type ModelConfig = Filled<Gen.ModelConfig>;
+export type EffectiveConfig = Omit<Filled<Gen.RunConfig>, "$schema" | "plugins" | "model" | "context"> & {
+  plugins: (string | PluginEntry)[];
+  model: ModelConfig;
+  context: { length?: number; rope?: Gen.RopeConfig } | null;
+};
+/**
+ * A model's architecture as checkpoints record it. `rope` and `adapters` may be absent (checkpoints of
+ * plain models); `adapters` is set by the trainer from the run's `adapters`.
+ */
+export type ModelConfig = Omit<Filled<Gen.ModelConfig>, "rope"> & { rope?: Gen.RopeConfig; adapters?: AdapterSpec | null };
+export type RopeConfig = Gen.RopeConfig;
+export type AdapterSpec = Filled<Gen.AdapterConfig>;
+export type FreezeConfig = Filled<Gen.FreezeConfig>;
 export type DataConfig = Filled<Gen.DataConfig>;
 export type OptimizerConfig = Filled<Gen.OptimizerConfig>;
 export type ScheduleConfig = Filled<Gen.ScheduleConfig>;

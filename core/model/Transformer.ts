@@ -7,13 +7,35 @@
  * and logs address it. Matrices are stored [in, out] (y = x W), the transpose of torch's nn.Linear.
  */
 import * as tf from "@tensorflow/tfjs";
-import type { ModelConfig } from "../config/types.js";
+import type { AdapterSpec, ModelConfig } from "../config/types.js";
+import { matchesPattern } from "../optim/AdamW.js";
 import { ConfigError } from "../errors.js";
 import type { Rng } from "../rng.js";
 import { applyRope, causalAttention, crossEntropy, embedding, geluTanh, linear, rmsNorm } from "./layers.js";
-import { ropeTables, type RopeTables } from "./rope.js";
+import { ropeTables, type RopeSpec, type RopeTables } from "./rope.js";
 
-export type ParamKind = "embedding" | "matrix" | "norm";
+export type ParamKind = "embedding" | "matrix" | "norm" | "adapter";
+
+/** Suffixes of a low-rank adapter's factors: W x + (alpha / r) (x A) B with A [in, r], B [r, out]. */
+export const ADAPTER_A = ".lora_a";
+export const ADAPTER_B = ".lora_b";
+
+export function isAdapterParam(name: string): boolean {
+  return name.endsWith(ADAPTER_A) || name.endsWith(ADAPTER_B);
+}
+
+/** The RoPE frequencies a model config asks for (`rope` over the older `ropeBase`). */
+export function ropeSpec(cfg: ModelConfig): RopeSpec {
+  const r = cfg.rope ?? {};
+  return { type: r.type ?? "none", base: r.base ?? cfg.ropeBase, factor: r.factor ?? 1, originalContext: r.originalContext ?? cfg.contextLength };
+}
+
+/** Names of the matrices that carry adapters under `spec` (in parameter order). */
+export function adapterTargets(cfg: ModelConfig, spec: AdapterSpec): string[] {
+  return parameterSpecs({ ...cfg, adapters: null })
+    .filter((p) => p.kind === "matrix" && spec.targets.some((t) => matchesPattern(p.name, t)))
+    .map((p) => p.name);
+}
 
 export interface ParamSpec {
   name: string;
@@ -56,6 +78,16 @@ export function parameterSpecs(cfg: ModelConfig): ParamSpec[] {
   }
   specs.push({ name: "norm.weight", shape: [D], kind: "norm", initStd: 0 });
   if (!cfg.tiedEmbeddings) specs.push({ name: "head.weight", shape: [D, V], kind: "matrix", initStd });
+  if (cfg.adapters) {
+    const r = cfg.adapters.rank;
+    const byName = new Map(specs.map((s) => [s.name, s]));
+    for (const target of adapterTargets(cfg, cfg.adapters)) {
+      const [din, dout] = byName.get(target)!.shape as [number, number];
+      // A ~ N(0, 1/in) so x A keeps the scale of x; B = 0 so training starts at the base model (LoRA).
+      specs.push({ name: target + ADAPTER_A, shape: [din, r], kind: "adapter", initStd: 1 / Math.sqrt(din) });
+      specs.push({ name: target + ADAPTER_B, shape: [r, dout], kind: "adapter", initStd: 0 });
+    }
+  }
   return specs;
 }
 
@@ -63,6 +95,9 @@ export function parameterSpecs(cfg: ModelConfig): ParamSpec[] {
 export function validateModelConfig(cfg: ModelConfig): void {
   if (cfg.dModel % cfg.nHeads !== 0) {
     throw new ConfigError(`model.dModel (${cfg.dModel}) must be divisible by model.nHeads (${cfg.nHeads})`);
+  }
+  if (cfg.adapters) {
+    if (!adapterTargets(cfg, cfg.adapters).length) throw new ConfigError(`adapters.targets (${cfg.adapters.targets.join(", ")}) match no weight matrix; parameter names look like 'blocks.0.attn.wq', 'blocks.0.mlp.w1', 'head.weight'`);
   }
   if ((cfg.dModel / cfg.nHeads) % 2 !== 0) {
     throw new ConfigError(`model.dModel / model.nHeads (${cfg.dModel / cfg.nHeads}) must be even for rotary embeddings`);
@@ -100,18 +135,27 @@ export class Transformer {
     validateModelConfig(config);
     const weights = new Map<string, Float32Array>();
     for (const spec of parameterSpecs(config)) {
-      const n = spec.shape.reduce((a, b) => a * b, 1);
-      const data = new Float32Array(n);
-      if (spec.kind === "norm") data.fill(1);
-      else for (let i = 0; i < n; i++) data[i] = rng.normal() * spec.initStd;
-      weights.set(spec.name, data);
+      weights.set(spec.name, initialValues(spec, rng));
     }
     return new Transformer(config, weights);
   }
 
-  /** A model from named weights (e.g. a checkpoint); every parameter must be present with its shape. */
-  static fromWeights(config: ModelConfig, weights: Map<string, Float32Array>): Transformer {
+  /**
+   * A model from named weights (e.g. a checkpoint); every parameter must be present with its shape, except
+   * adapters, which are initialised from `adapterRng` when missing (the start of an adapter stage).
+   */
+  static fromWeights(config: ModelConfig, weights: Map<string, Float32Array>, adapterRng?: Rng): Transformer {
+    const missing = parameterSpecs(config).filter((s) => s.kind === "adapter" && !weights.has(s.name));
+    if (missing.length && adapterRng) {
+      weights = new Map(weights);
+      for (const spec of missing) weights.set(spec.name, initialValues(spec, adapterRng));
+    }
     return new Transformer(config, weights);
+  }
+
+  /** Names of the adapter factors (empty without adapters). */
+  get adapterNames(): string[] {
+    return this.specs.filter((s) => s.kind === "adapter").map((s) => s.name);
   }
 
   param(name: string): tf.Variable {
@@ -145,7 +189,7 @@ export class Transformer {
     if (!t) {
       const hd = this.config.dModel / this.config.nHeads;
       // Built outside any caller's tidy scope (tf.keep) because they are cached across steps.
-      const tables = ropeTables(seqLen, this.config.nHeads, hd, { base: this.config.ropeBase });
+      const tables = ropeTables(seqLen, this.config.nHeads, hd, ropeSpec(this.config));
       const mask = tf.tidy(() => tf.mul(tf.sub(1, tf.linalg.bandPart(tf.ones([seqLen, seqLen]), -1, 0)), -1e9) as tf.Tensor2D);
       t = { cos: tf.keep(tables.cos), sin: tf.keep(tables.sin), rot: tf.keep(tables.rot), rotT: tf.keep(tables.rotT), mask: tf.keep(mask) };
       this.ropeCache.set(seqLen, t);
@@ -165,9 +209,9 @@ export class Transformer {
     for (let i = 0; i < L; i++) {
       const p = `blocks.${i}`;
       const h = rmsNorm(x, this.param(`${p}.norm1.weight`) as tf.Tensor1D, eps);
-      let q = linear(h, this.param(`${p}.attn.wq`) as tf.Tensor2D);
-      let k = linear(h, this.param(`${p}.attn.wk`) as tf.Tensor2D);
-      const v = linear(h, this.param(`${p}.attn.wv`) as tf.Tensor2D);
+      let q = this.project(h, `${p}.attn.wq`);
+      let k = this.project(h, `${p}.attn.wk`);
+      const v = this.project(h, `${p}.attn.wv`);
       if (qkNorm) {
         q = tf.reshape(rmsNorm(tf.reshape(q, [N, H, hd]), this.param(`${p}.attn.qNorm.weight`) as tf.Tensor1D, eps), [N, D]);
         k = tf.reshape(rmsNorm(tf.reshape(k, [N, H, hd]), this.param(`${p}.attn.kNorm.weight`) as tf.Tensor1D, eps), [N, D]);
@@ -176,17 +220,27 @@ export class Transformer {
       const kr = applyRope(tf.reshape(k, [batch, seqLen, D]), rt.cos, rt.sin, rt.rot, rt.rotT);
       const o = causalAttention(toHeads(tf.reshape(qr, [N, D])), toHeads(tf.reshape(kr, [N, D])), toHeads(v), rt.mask);
       const merged = tf.reshape(tf.transpose(tf.reshape(o, [batch, H, seqLen, hd]), [0, 2, 1, 3]), [N, D]) as tf.Tensor2D;
-      x = tf.add(x, linear(merged, this.param(`${p}.attn.wo`) as tf.Tensor2D));
+      x = tf.add(x, this.project(merged, `${p}.attn.wo`));
       const h2 = rmsNorm(x, this.param(`${p}.norm2.weight`) as tf.Tensor1D, eps);
-      x = tf.add(x, linear(geluTanh(linear(h2, this.param(`${p}.mlp.w1`) as tf.Tensor2D)), this.param(`${p}.mlp.w2`) as tf.Tensor2D));
+      x = tf.add(x, this.project(geluTanh(this.project(h2, `${p}.mlp.w1`)), `${p}.mlp.w2`));
     }
     return rmsNorm(x, this.param("norm.weight") as tf.Tensor1D, eps);
   }
 
+  /** x W for the named matrix, plus its adapter's (alpha / r) (x A) B when it has one. */
+  private project(x: tf.Tensor2D, name: string): tf.Tensor2D {
+    const y = linear(x, this.param(name) as tf.Tensor2D);
+    const a = this.params.get(name + ADAPTER_A);
+    if (!a) return y;
+    const scale = this.config.adapters!.alpha / this.config.adapters!.rank;
+    const low = linear(linear(x, a as tf.Tensor2D), this.param(name + ADAPTER_B) as tf.Tensor2D);
+    return tf.add(y, tf.mul(low, scale));
+  }
+
   /** Logits [N, V] from final hidden states [N, D]. */
   logits(hidden: tf.Tensor2D): tf.Tensor2D {
-    const head = this.config.tiedEmbeddings ? (tf.transpose(this.param("embed.weight")) as tf.Tensor2D) : (this.param("head.weight") as tf.Tensor2D);
-    return linear(hidden, head);
+    if (this.config.tiedEmbeddings) return linear(hidden, tf.transpose(this.param("embed.weight")) as tf.Tensor2D);
+    return this.project(hidden, "head.weight");
   }
 
   /** Forward pass with the LM loss for inputs and targets laid out [B, T]. Call inside tf.tidy. */
@@ -207,6 +261,46 @@ export class Transformer {
     for (const t of this.ropeCache.values()) tf.dispose([t.cos, t.sin, t.rot, t.rotT, t.mask]);
     this.ropeCache.clear();
   }
+}
+
+/**
+ * Fold every adapter into its matrix, W + (alpha / r) A B (in float64, rounded once), and drop the
+ * adapters from the config: the plain model that computes what the adapted one computes.
+ */
+export function foldAdapters(config: ModelConfig, weights: Map<string, Float32Array>): { config: ModelConfig; weights: Map<string, Float32Array> } {
+  const plain: ModelConfig = { ...config, adapters: null };
+  const out = new Map<string, Float32Array>();
+  const scale = config.adapters ? config.adapters.alpha / config.adapters.rank : 0;
+  for (const spec of parameterSpecs(plain)) {
+    const w = weights.get(spec.name);
+    if (!w) throw new ConfigError(`missing weights for parameter '${spec.name}'`);
+    const a = weights.get(spec.name + ADAPTER_A);
+    const b = weights.get(spec.name + ADAPTER_B);
+    if (!a || !b) {
+      out.set(spec.name, w.slice());
+      continue;
+    }
+    const [din, dout] = spec.shape as [number, number];
+    const r = a.length / din;
+    const merged = new Float32Array(w.length);
+    for (let i = 0; i < din; i++) {
+      for (let j = 0; j < dout; j++) {
+        let acc = 0;
+        for (let k = 0; k < r; k++) acc += a[i * r + k]! * b[k * dout + j]!;
+        merged[i * dout + j] = w[i * dout + j]! + scale * acc;
+      }
+    }
+    out.set(spec.name, merged);
+  }
+  return { config: plain, weights: out };
+}
+
+function initialValues(spec: ParamSpec, rng: Rng): Float32Array {
+  const n = spec.shape.reduce((a, b) => a * b, 1);
+  const data = new Float32Array(n);
+  if (spec.kind === "norm") data.fill(1);
+  else if (spec.initStd > 0) for (let i = 0; i < n; i++) data[i] = rng.normal() * spec.initStd;
+  return data;
 }
 
 let counter = 0;

@@ -2,7 +2,9 @@
  * AdamW with decoupled weight decay (Loshchilov & Hutter 2019), the update torch.optim.AdamW applies:
  *   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2
  *   theta -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps) + lr * wd * theta
- * with gradients first clipped to a global norm. Only trainable parameters have state. The full state
+ * with gradients first clipped to a global norm. Only trainable parameters have state, and t counts each
+ * parameter's own updates (as torch's per-parameter `step`): a parameter unfrozen mid-run starts its bias
+ * correction afresh. The full state
  * (m, v per parameter and the step count) is exported to checkpoints so a resume continues exactly;
  * mid-training must resume with the original moments (partial resets cause loss spikes).
  */
@@ -19,6 +21,8 @@ export interface AdamWState {
   step: number;
   m: Map<string, Float32Array>;
   v: Map<string, Float32Array>;
+  /** Global step at which a parameter's moments started, for those that did not start at 0. */
+  born?: Map<string, number>;
 }
 
 export interface UpdateStats {
@@ -34,6 +38,7 @@ export class AdamW {
   private t = 0;
   private readonly m = new Map<string, tf.Variable>();
   private readonly v = new Map<string, tf.Variable>();
+  private readonly born = new Map<string, number>();
 
   constructor(
     private readonly params: Map<string, tf.Variable>,
@@ -54,6 +59,7 @@ export class AdamW {
     if (!s) {
       s = tf.variable(tf.zeros(shape), false);
       map.set(name, s);
+      if (this.t > 1 && !this.born.has(name)) this.born.set(name, this.t - 1);
     }
     return s;
   }
@@ -74,8 +80,6 @@ export class AdamW {
     const { beta1: b1, beta2: b2, eps, weightDecay: wd, gradClip } = this.cfg;
     const clipScale = gradClip > 0 && gradNorm > gradClip ? gradClip / (gradNorm + 1e-6) : 1;
     this.t += 1;
-    const bc1 = 1 - Math.pow(b1, this.t);
-    const bc2 = 1 - Math.pow(b2, this.t);
     const updateSq = tf.tidy(() => {
       const parts: tf.Scalar[] = [];
       for (const [name, g0] of Object.entries(grads)) {
@@ -84,6 +88,9 @@ export class AdamW {
         const g = clipScale === 1 ? g0 : tf.mul(g0, clipScale);
         const m = this.slot(this.m, name, p.shape);
         const v = this.slot(this.v, name, p.shape);
+        const t = this.t - (this.born.get(name) ?? 0);
+        const bc1 = 1 - Math.pow(b1, t);
+        const bc2 = 1 - Math.pow(b2, t);
         const m1 = tf.add(tf.mul(m, b1), tf.mul(g, 1 - b1));
         const v1 = tf.add(tf.mul(v, b2), tf.mul(tf.square(g), 1 - b2));
         m.assign(m1);
@@ -101,7 +108,7 @@ export class AdamW {
   /** Copies of the full state. */
   exportState(): AdamWState {
     const read = (map: Map<string, tf.Variable>) => new Map([...map].map(([k, t]) => [k, (t.dataSync() as Float32Array).slice()]));
-    return { step: this.t, m: read(this.m), v: read(this.v) };
+    return { step: this.t, m: read(this.m), v: read(this.v), born: new Map(this.born) };
   }
 
   /** Replace the state (e.g. from a checkpoint). Moments for unknown parameters are an error. */
@@ -110,6 +117,7 @@ export class AdamW {
       for (const t of map.values()) t.dispose();
       map.clear();
     }
+    this.born.clear();
     for (const [which, src, dst] of [["m", state.m, this.m], ["v", state.v, this.v]] as const) {
       for (const [name, data] of src) {
         const p = this.params.get(name);
@@ -118,6 +126,23 @@ export class AdamW {
       }
     }
     this.t = state.step;
+    for (const [name, t0] of state.born ?? []) if (this.m.has(name)) this.born.set(name, t0);
+  }
+
+  /** Drop the moments of parameters that are no longer trained (frozen keep no optimizer state). */
+  dropState(names: Iterable<string>): void {
+    for (const name of names) {
+      for (const map of [this.m, this.v]) {
+        map.get(name)?.dispose();
+        map.delete(name);
+      }
+      this.born.delete(name);
+    }
+  }
+
+  /** Parameters that have moments. */
+  get stateNames(): string[] {
+    return [...this.m.keys()];
   }
 
   dispose(): void {

@@ -36,6 +36,15 @@ export interface RunConfig {
    * tokenizer.json for runs from a random init: 'bundled' or a path. A checkpoint brings its own.
    */
   tokenizer?: string;
+  /**
+   * Context-extension stage: train the starting checkpoint at a longer context with a RoPE scaling. null keeps the checkpoint's context and RoPE.
+   */
+  context?: ContextExtension | null;
+  freeze?: FreezeConfig;
+  /**
+   * Low-rank adapters (LoRA, Hu et al. 2021) on the matching matrices; the base weights are frozen. null trains the weights themselves.
+   */
+  adapters?: AdapterConfig | null;
   model?: ModelConfig;
   data?: DataConfig;
   optimizer?: OptimizerConfig;
@@ -51,6 +60,67 @@ export interface RunConfig {
    * Faults to inject for testing guardrails: lr-spike@STEP:xFACTOR[:STEPS], nan@STEP, bad-batch@STEP, weight-noise@STEP:SCALE. Each fires once.
    */
   inject?: string[];
+}
+/**
+ * A longer training context for a model that was trained at a shorter one.
+ */
+export interface ContextExtension {
+  /**
+   * New training context in tokens (e.g. 2x or 4x the checkpoint's).
+   */
+  length?: number;
+  rope?: RopeConfig;
+}
+/**
+ * Rotary position embedding and its context-extension scaling (formulas of Hugging Face modeling_rope_utils.py).
+ */
+export interface RopeConfig {
+  /**
+   * none (plain RoPE; raise `base` for ABF), linear position interpolation, NTK-aware, dynamic NTK, YaRN.
+   */
+  type?: "none" | "linear" | "ntk" | "dynamic-ntk" | "yarn";
+  /**
+   * Base theta; defaults to the model's ropeBase. Raising it is base scaling (ABF).
+   */
+  base?: number;
+  /**
+   * Extension factor s (new context / original context); defaults to that ratio.
+   */
+  factor?: number;
+  /**
+   * Context the model was pre-trained at; defaults to the starting checkpoint's context.
+   */
+  originalContext?: number;
+}
+/**
+ * Selective training: frozen parameters get no gradient, no update and no optimizer state.
+ */
+export interface FreezeConfig {
+  /**
+   * Parameter-name patterns (* wildcard) to freeze, e.g. 'embed.*', 'blocks.0.*', '*norm*'.
+   */
+  patterns?: string[];
+  /**
+   * Also freeze blocks 0..k-1.
+   */
+  firstBlocks?: number;
+  /**
+   * Progressive unfreezing (ULMFiT): at each of these steps the top-most layer that is still frozen (head and final norm, then blocks from the last down, then the embedding) becomes trainable.
+   */
+  unfreezeAt?: number[];
+}
+export interface AdapterConfig {
+  rank?: number;
+  /**
+   * Scale: the update is (alpha / rank) x A B.
+   */
+  alpha?: number;
+  /**
+   * Patterns of the matrices that get adapters (e.g. '*.attn.*', '*.mlp.*').
+   *
+   * @minItems 1
+   */
+  targets?: [string, ...string[]];
 }
 /**
  * Architecture, used when training from a random init (`from: null`); a checkpoint brings its own.
@@ -74,9 +144,10 @@ export interface ModelConfig {
    */
   contextLength?: number;
   /**
-   * RoPE base theta.
+   * RoPE base theta (used when `rope.base` is not given).
    */
   ropeBase?: number;
+  rope?: RopeConfig;
   /**
    * RMSNorm on queries and keys per head (Wortsman et al. 2023).
    */
