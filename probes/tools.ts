@@ -3,7 +3,8 @@
  * trajectories). `callAccuracy`: the first emitted call (tool name and arguments) matches the reference.
  * `successRate`: a full rollout (the model writes Thought/Action lines, the environment answers each
  * Action with an Observation) ends with the right final answer and key-value state. `pass^k` (tau-bench):
- * the share of tasks whose k sampled rollouts all succeed.
+ * the share of tasks whose k sampled rollouts all succeed. `condition: "success"` starts every prompt with
+ * the outcome prefix that outcome-conditioned training (the `agentic` plugin) puts before trajectories.
  */
 import { generate } from "../core/model/generate.js";
 import { createRng, type Rng } from "../core/rng.js";
@@ -28,9 +29,9 @@ function nextLine(ctx: ProbeContext, text: string, temperature: number, rng: Rng
   return ctx.tokenizer.decode(ids);
 }
 
-function rollout(ctx: ProbeContext, env: ToolEnvironment, task: ToolTask, temperature: number, rng: Rng | undefined): boolean {
+function rollout(ctx: ProbeContext, env: ToolEnvironment, task: ToolTask, prefix: string, temperature: number, rng: Rng | undefined): boolean {
   env.reset();
-  let text = taskPrompt(task);
+  let text = prefix + taskPrompt(task);
   for (let turn = 0; turn < task.calls.length + 2; turn++) {
     const added = nextLine(ctx, text, temperature, rng);
     text += added;
@@ -50,14 +51,15 @@ export const toolUse: ProbeDefinition = {
     const { env, tasks } = heldoutTools(Number(params.tasks ?? 20));
     const k = Number(params.k ?? 1);
     const rng = createRng(ctx.seed, "tool-use");
+    const prefix = params.condition ? `Outcome: ${String(params.condition)}\n` : "";
     let calls = 0;
     let success = 0;
     let allK = 0;
     for (const task of tasks) {
-      const first = parseAction(nextLine(ctx, taskPrompt(task), 0, undefined));
+      const first = parseAction(nextLine(ctx, prefix + taskPrompt(task), 0, undefined));
       if (callMatches(task.calls[0]!, first)) calls++;
-      if (rollout(ctx, env, task, 0, undefined)) success++;
-      if (k > 1 && Array.from({ length: k }, () => rollout(ctx, env, task, Number(params.temperature ?? 0.7), rng)).every(Boolean)) allK++;
+      if (rollout(ctx, env, task, prefix, 0, undefined)) success++;
+      if (k > 1 && Array.from({ length: k }, () => rollout(ctx, env, task, prefix, Number(params.temperature ?? 0.7), rng)).every(Boolean)) allK++;
     }
     const n = tasks.length;
     const metrics: Record<string, number> = { callAccuracy: calls / n, successRate: success / n };

@@ -8,10 +8,11 @@ type Filled<T> = T extends (infer U)[] ? Filled<U>[] : T extends object ? { [K i
 
 export type RunConfig = Gen.RunConfig;
 /** A run config with every default filled in. `$schema` stays optional. */
-export type EffectiveConfig = Omit<Filled<Gen.RunConfig>, "$schema" | "plugins" | "model" | "context"> & {
+export type EffectiveConfig = Omit<Filled<Gen.RunConfig>, "$schema" | "plugins" | "model" | "context" | "adapters"> & {
   plugins: (string | PluginEntry)[];
   model: ModelConfig;
   context: { length?: number; rope?: Gen.RopeConfig } | null;
+  adapters: AdapterSpec | null;
 };
 /**
  * A model's architecture as checkpoints record it. `rope` and `adapters` may be absent (checkpoints of

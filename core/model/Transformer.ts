@@ -45,6 +45,15 @@ export interface ParamSpec {
   initStd: number;
 }
 
+/** See Transformer.decoder(). */
+export interface Decoder {
+  /** Feed n tokens per row (row-major [rows, n]); returns next-token log-probabilities [rows, V]. */
+  feed(ids: Int32Array, n: number): Float32Array;
+  /** Tokens fed per row so far. */
+  readonly length: number;
+  dispose(): void;
+}
+
 /** Outputs of one forward pass with loss. */
 export interface ForwardResult {
   /** Mean cross-entropy over all tokens (nats), scalar. */
@@ -97,6 +106,8 @@ export function validateModelConfig(cfg: ModelConfig): void {
     throw new ConfigError(`model.dModel (${cfg.dModel}) must be divisible by model.nHeads (${cfg.nHeads})`);
   }
   if (cfg.adapters) {
+    const { rank, alpha } = cfg.adapters;
+    if (!(Number.isInteger(rank) && rank >= 1) || !(alpha > 0)) throw new ConfigError(`adapters need an integer rank >= 1 and alpha > 0 (got rank ${rank}, alpha ${alpha})`);
     if (!adapterTargets(cfg, cfg.adapters).length) throw new ConfigError(`adapters.targets (${cfg.adapters.targets.join(", ")}) match no weight matrix; parameter names look like 'blocks.0.attn.wq', 'blocks.0.mlp.w1', 'head.weight'`);
   }
   if ((cfg.dModel / cfg.nHeads) % 2 !== 0) {
@@ -225,6 +236,77 @@ export class Transformer {
       x = tf.add(x, this.project(geluTanh(this.project(h2, `${p}.mlp.w1`)), `${p}.mlp.w2`));
     }
     return rmsNorm(x, this.param("norm.weight") as tf.Tensor1D, eps);
+  }
+
+  /**
+   * An incremental decoder with a key/value cache for `rows` sequences of up to `maxLen` tokens: feed the
+   * prompts (n tokens per row), then one token per row at a time; each feed returns the next-token
+   * log-probabilities [rows, V] at the rows' last position. Inference only (no gradients). It computes
+   * what hidden() computes over the whole prefix (tested to 1e-4), with O(1) tokens of work per step
+   * instead of O(prefix). Dispose it when done.
+   */
+  decoder(rows: number, maxLen: number): Decoder {
+    const { dModel: D, nHeads: H, nLayers: L, normEps: eps, qkNorm } = this.config;
+    const hd = D / H;
+    const rt = this.tables(maxLen);
+    const keys: (tf.Tensor4D | undefined)[] = new Array(L).fill(undefined);
+    const values: (tf.Tensor4D | undefined)[] = new Array(L).fill(undefined);
+    let pos = 0;
+    const feed = (ids: Int32Array, n: number): Float32Array => {
+      if (pos + n > maxLen) throw new Error(`decoder: ${pos + n} tokens exceed its maxLen ${maxLen}`);
+      const out = tf.tidy(() => {
+        const N = rows * n;
+        const cos = tf.slice(rt.cos, [pos, 0], [n, D]) as tf.Tensor2D;
+        const sin = tf.slice(rt.sin, [pos, 0], [n, D]) as tf.Tensor2D;
+        const heads = (x: tf.Tensor2D) => tf.transpose(tf.reshape(x, [rows, n, H, hd]), [0, 2, 1, 3]) as tf.Tensor4D;
+        const total = pos + n;
+        // Query i (at position pos + i) sees keys 0..pos + i.
+        const mask = n > 1 ? tf.tensor2d(Float32Array.from({ length: n * total }, (_, j) => (j % total <= pos + Math.floor(j / total) ? 0 : -1e9)), [n, total]) : undefined;
+        let x = embedding(this.param("embed.weight") as tf.Tensor2D, ids);
+        for (let i = 0; i < L; i++) {
+          const p = `blocks.${i}`;
+          const h = rmsNorm(x, this.param(`${p}.norm1.weight`) as tf.Tensor1D, eps);
+          let q = this.project(h, `${p}.attn.wq`);
+          let k = this.project(h, `${p}.attn.wk`);
+          const v = this.project(h, `${p}.attn.wv`);
+          if (qkNorm) {
+            q = tf.reshape(rmsNorm(tf.reshape(q, [N, H, hd]), this.param(`${p}.attn.qNorm.weight`) as tf.Tensor1D, eps), [N, D]);
+            k = tf.reshape(rmsNorm(tf.reshape(k, [N, H, hd]), this.param(`${p}.attn.kNorm.weight`) as tf.Tensor1D, eps), [N, D]);
+          }
+          const qr = applyRope(tf.reshape(q, [rows, n, D]), cos, sin, rt.rot, rt.rotT);
+          const kr = applyRope(tf.reshape(k, [rows, n, D]), cos, sin, rt.rot, rt.rotT);
+          const kNew = heads(tf.reshape(kr, [N, D]) as tf.Tensor2D);
+          const vNew = heads(v);
+          const kAll = keys[i] ? (tf.concat([keys[i]!, kNew], 2) as tf.Tensor4D) : kNew;
+          const vAll = values[i] ? (tf.concat([values[i]!, vNew], 2) as tf.Tensor4D) : vNew;
+          keys[i]?.dispose();
+          values[i]?.dispose();
+          keys[i] = tf.keep(kAll);
+          values[i] = tf.keep(vAll);
+          let scores = tf.mul(tf.matMul(heads(tf.reshape(qr, [N, D]) as tf.Tensor2D), kAll, false, true), 1 / Math.sqrt(hd));
+          if (mask) scores = tf.add(scores, mask);
+          const o = tf.matMul(tf.softmax(scores), vAll); // [rows, H, n, hd]
+          const merged = tf.reshape(tf.transpose(o, [0, 2, 1, 3]), [N, D]) as tf.Tensor2D;
+          x = tf.add(x, this.project(merged, `${p}.attn.wo`));
+          const h2 = rmsNorm(x, this.param(`${p}.norm2.weight`) as tf.Tensor1D, eps);
+          x = tf.add(x, this.project(geluTanh(this.project(h2, `${p}.mlp.w1`)), `${p}.mlp.w2`));
+        }
+        const last = tf.gather(x, Array.from({ length: rows }, (_, r) => r * n + n - 1)) as tf.Tensor2D;
+        const hidden = rmsNorm(last, this.param("norm.weight") as tf.Tensor1D, eps);
+        return tf.logSoftmax(this.logits(hidden)).dataSync() as Float32Array;
+      });
+      pos += n;
+      return out;
+    };
+    return {
+      feed,
+      get length() {
+        return pos;
+      },
+      dispose: () => {
+        for (const t of [...keys, ...values]) t?.dispose();
+      },
+    };
   }
 
   /** x W for the named matrix, plus its adapter's (alpha / r) (x A) B when it has one. */

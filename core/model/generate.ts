@@ -1,11 +1,11 @@
 /**
- * Decoding for probes: greedy or temperature sampling, one sequence at a time, recomputing the forward
- * pass over the last `contextLength` tokens at each step (the models are small and completions short,
- * so a KV cache is not worth its complexity here). Deterministic: sampling draws from a seeded stream.
+ * Decoding for probes and RL: greedy or temperature sampling with a key/value cache (Transformer.decoder),
+ * k rows side by side. A prompt longer than the window keeps its last `window` tokens. Deterministic:
+ * sampling draws from a seeded stream.
  */
 import * as tf from "@tensorflow/tfjs";
 import type { Rng } from "../rng.js";
-import type { Transformer } from "./Transformer.js";
+import type { Decoder, Transformer } from "./Transformer.js";
 
 export interface GenerateOptions {
   maxTokens: number;
@@ -51,16 +51,51 @@ function argmax(logp: Float32Array): number {
 
 /** Token ids generated after `prompt`. */
 export function generate(model: Transformer, prompt: ArrayLike<number>, opts: GenerateOptions): number[] {
-  const out: number[] = [];
-  const ids = Array.from(prompt);
+  return sampleGroup(model, prompt, 1, opts)[0]!;
+}
+
+/**
+ * `k` completions of one prompt sampled side by side (one forward pass of k rows per token), each cut at
+ * its first stop token or when `until` says so. Row i draws from `rng` in order, so the result depends
+ * only on the model, the prompt and the stream.
+ */
+export function sampleGroup(model: Transformer, prompt: ArrayLike<number>, k: number, opts: GenerateOptions): number[][] {
+  const window = opts.window ?? model.config.contextLength;
   const t = opts.temperature ?? 0;
-  for (let i = 0; i < opts.maxTokens; i++) {
-    const logp = nextTokenLogProbs(model, ids, opts.window);
-    const next = t > 0 && opts.rng ? sample(logp, t, opts.rng) : argmax(logp);
-    if (opts.stop?.includes(next)) break;
-    out.push(next);
-    ids.push(next);
-    if (opts.until?.(out)) break;
+  const rows = Array.from({ length: k }, () => Array.from(prompt));
+  const out: number[][] = Array.from({ length: k }, () => []);
+  const done = new Array<boolean>(k).fill(false);
+  // Past the window, the cache restarts from the last 3/4 window of tokens (one prefill every window/4
+  // tokens): every token still sees at least 3/4 of a window of context, at cached cost.
+  const keep = Math.max(1, Math.floor((window * 3) / 4));
+  let decoder: Decoder | undefined;
+  try {
+    for (let step = 0; step < opts.maxTokens && done.includes(false); step++) {
+      let n = 1;
+      if (!decoder || decoder.length + 1 > window) {
+        decoder?.dispose();
+        n = Math.min(rows[0]!.length, decoder ? keep : window);
+        decoder = model.decoder(k, window);
+      }
+      const ids = new Int32Array(k * n);
+      rows.forEach((r, i) => ids.set(r.slice(-n), i * n));
+      const logp = decoder.feed(ids, n);
+      const V = logp.length / k;
+      for (let i = 0; i < k; i++) {
+        // Finished rows keep growing (with their last token) so all rows stay the same length.
+        const row = logp.subarray(i * V, (i + 1) * V);
+        const next = t > 0 && opts.rng ? sample(row, t, opts.rng) : argmax(row);
+        rows[i]!.push(next);
+        if (done[i]) continue;
+        if (opts.stop?.includes(next)) done[i] = true;
+        else {
+          out[i]!.push(next);
+          if (opts.until?.(out[i]!)) done[i] = true;
+        }
+      }
+    }
+  } finally {
+    decoder?.dispose();
   }
   return out;
 }

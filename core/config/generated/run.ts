@@ -44,7 +44,7 @@ export interface RunConfig {
   /**
    * Low-rank adapters (LoRA, Hu et al. 2021) on the matching matrices; the base weights are frozen. null trains the weights themselves.
    */
-  adapters?: AdapterConfig | null;
+  adapters?: AdapterConfig & ({} | null);
   model?: ModelConfig;
   data?: DataConfig;
   optimizer?: OptimizerConfig;

@@ -84,7 +84,7 @@ export function buildMixture(recipe: ResolvedRecipe, opts: BuildOptions = {}): B
       heldout[name] = [];
       for (const raw of loaded.documents) {
         const d = raw.source === name ? raw : { ...raw, source: name };
-        if (isHeldOut(d.id, recipe.heldoutShare)) {
+        if (loaded.holdOut !== false && isHeldOut(d.id, recipe.heldoutShare)) {
           heldout[name]!.push(d);
           r.heldout++;
           continue;

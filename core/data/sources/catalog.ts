@@ -8,6 +8,7 @@ import { DataError } from "../../errors.js";
 import type { Document } from "../documents.js";
 import { codeDocument, codeItems } from "../synthetic/code.js";
 import { mathDocument, mathItems } from "../synthetic/math.js";
+import { retrievalDocuments } from "../synthetic/retrieval.js";
 import { trajectories, trajectoryDocument } from "../synthetic/tools/trajectories.js";
 import { loadBrown, loadSotu } from "./general.js";
 import { loadLodash, loadSpdx, loadWordnet } from "./specialist.js";
@@ -24,6 +25,11 @@ interface BuiltinSource {
   kind: "general" | "specialist" | "code" | "synthetic" | "long-form";
   /** Default item count for generators. */
   defaultCount?: number;
+  /**
+   * false for task generators measured by their own probe (not by held-out loss): no held-out split, so
+   * their shared filler is not mistaken for contamination of the training split.
+   */
+  holdOut?: boolean;
   load(ctx: SourceContext, count?: number): Document[];
 }
 
@@ -42,6 +48,7 @@ export const BUILTIN_SOURCES: Record<string, BuiltinSource> = {
   "sotu-long": { kind: "long-form", description: "whole State of the Union addresses of 50k characters or more", load: () => loadSotu().filter((d) => d.text.length >= LONG_SPEECH_CHARS).map((d) => ({ ...d, source: "sotu-long" })) },
   "synthetic-math": { kind: "synthetic", defaultCount: 6000, description: "multi-step arithmetic word problems with step-by-step solutions", load: (ctx, n) => mathItems(ctx.syntheticSeed, n ?? 6000).map(mathDocument) },
   "synthetic-code": { kind: "synthetic", defaultCount: 3000, description: "tiny programs with line-by-line execution traces and output", load: (ctx, n) => codeItems(ctx.syntheticSeed, n ?? 3000).map(codeDocument) },
+  "synthetic-retrieval": { kind: "synthetic", defaultCount: 1500, holdOut: false, description: "long-context retrieval: training-split Brown filler with key-value facts recalled at the end of each unit", load: (ctx, n) => retrievalDocuments(ctx.syntheticSeed, n ?? 1500) },
   "agent-trajectories": { kind: "synthetic", defaultCount: 2000, description: "tool-use trajectories (search, calculator, key-value store) labelled with their outcome", load: (ctx, n) => trajectories(ctx.syntheticSeed, n ?? 2000).map(trajectoryDocument) },
 };
 
@@ -49,6 +56,8 @@ export interface LoadedDocuments {
   name: string;
   documents: Document[];
   issues: SourceIssue[];
+  /** Whether a held-out split is taken (default true). */
+  holdOut?: boolean;
 }
 
 export function sourceName(spec: Source): string {
@@ -62,7 +71,7 @@ export function loadSource(spec: Source, ctx: SourceContext): LoadedDocuments {
     if (!b) throw new DataError(`unknown built-in source '${s.name}': known sources are ${Object.keys(BUILTIN_SOURCES).join(", ")}; for your own files use { "name": ..., "type": "text" | "jsonl", "path": ... }`);
     const documents = b.load(ctx, "count" in s ? s.count : undefined);
     if (!documents.length) throw new DataError(`source '${s.name}' produced no documents`);
-    return { name: s.name, documents, issues: [] };
+    return { name: s.name, documents, issues: [], holdOut: b.holdOut ?? true };
   }
   if (!("path" in s) || !s.path) throw new DataError(`source '${s.name}' of type '${s.type}' needs a "path"`);
   const loaded = loadUserSource({ name: s.name, type: s.type, path: s.path, textField: s.textField, idField: s.idField, extensions: s.extensions }, { strict: ctx.strict, cwd: ctx.cwd });

@@ -1,0 +1,66 @@
+/**
+ * Synthetic long-context retrieval documents for context-extension stages (the synthetic key-value and
+ * needle tasks long-context recipes mix in). A document is a run of units; each unit is natural filler
+ * text (training-split Brown samples, never the held-out ones) with one fact "The special magic number
+ * for KEY is: VALUE." at a random depth, closed by the question that recalls it. Unit lengths spread
+ * from short to about `maxUnitChars`, so distances up to the new context are all trained.
+ *
+ * The facts use people's names as keys; the needle probe uses object names, so no probe item is ever
+ * trained on, only the skill.
+ */
+import { createRng, type Rng } from "../../rng.js";
+import type { Document } from "../documents.js";
+import { isHeldOut, loadBrown } from "../sources/general.js";
+import { vocabulary } from "./vocabulary.js";
+
+/** Held-out share of the general sources the filler must avoid (the recipes' default heldoutShare). */
+const GENERAL_HELDOUT_SHARE = 0.05;
+
+export interface RetrievalOptions {
+  unitsPerDocument?: number;
+  minUnitChars?: number;
+  maxUnitChars?: number;
+}
+
+function sentencesOf(text: string): string[] {
+  return text
+    .replace(/\s+/g, " ")
+    .split(/(?<=[.!?])\s+/)
+    .filter((s) => s.length > 20 && s.length < 400);
+}
+
+let fillerCache: string[] | undefined;
+function filler(): string[] {
+  fillerCache ??= loadBrown()
+    .filter((d) => !isHeldOut(d.id, GENERAL_HELDOUT_SHARE))
+    .flatMap((d) => sentencesOf(d.text));
+  return fillerCache;
+}
+
+function unit(rng: Rng, chars: number): string {
+  const sentences = filler();
+  const { names } = vocabulary();
+  const key = names[rng.int(names.length)]!;
+  const value = String(1000 + rng.int(9000));
+  const hay: string[] = [];
+  let start = rng.int(sentences.length);
+  let length = 0;
+  while (length < chars) {
+    const s = sentences[start++ % sentences.length]!;
+    hay.push(s);
+    length += s.length + 1;
+  }
+  hay.splice(rng.int(hay.length + 1), 0, `The special magic number for ${key} is: ${value}.`);
+  return `${hay.join(" ")}\nThe special magic number for ${key} is: ${value}.`;
+}
+
+export function retrievalDocuments(seed: number, count: number, o: RetrievalOptions = {}): Document[] {
+  const units = o.unitsPerDocument ?? 4;
+  const min = o.minUnitChars ?? 150;
+  const max = o.maxUnitChars ?? 1000;
+  return Array.from({ length: count }, (_, i) => {
+    const rng = createRng(seed, `retrieval/${i}`);
+    const text = Array.from({ length: units }, () => unit(rng, min + rng.int(max - min))).join("\n\n");
+    return { id: `retrieval/${seed}-${i}`, source: "synthetic-retrieval", text };
+  });
+}

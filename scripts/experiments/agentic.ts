@@ -1,0 +1,39 @@
+/**
+ * `npm run experiment:agentic`: agentic-trajectory injection against plain mid-training at equal steps
+ * from the bundled base on the default mixture (which has no trajectories). Reported: the tool-use probe
+ * on held-out tasks (first-call accuracy, full-rollout success), prompted plainly and conditioned on
+ * success, and held-out general bits per byte against the base.
+ * Options: --steps N (default 200), --share S (default 0.25), --tasks N (default 30).
+ */
+import { agenticPlugin, AgenticPlugin, type AgenticOptions } from "../../plugins/agentic.js";
+import { validateOptions } from "../../plugins/registry.js";
+import { arg, pct, probe, trainRun } from "./common.js";
+
+const steps = Number(arg("steps", "200"));
+const share = Number(arg("share", "0.25"));
+const tasks = Number(arg("tasks", "30"));
+
+async function score(checkpoint: string) {
+  const [plain, conditioned, heldout] = await probe(checkpoint, [
+    { probe: "tool-use", params: { tasks } },
+    { probe: "tool-use", params: { tasks, condition: "success" } },
+    { probe: "heldout", params: { seqLen: 128, sequencesPerSource: 16 } },
+  ]);
+  return { plain: plain!.metrics, conditioned: conditioned!.metrics, bpb: heldout!.metrics.bpb! };
+}
+
+const base = await score("bundled");
+const without = await trainRun("plain", { steps });
+const opts = validateOptions(agenticPlugin, { share }) as unknown as AgenticOptions;
+const withPlugin = await trainRun("agentic", { steps }, [new AgenticPlugin(opts)]);
+const rows: [string, Awaited<ReturnType<typeof score>>][] = [
+  ["base", base],
+  [`mid-training, ${steps} steps`, await score(without.lastCheckpoint!)],
+  [`mid-training + agentic (share ${share}), ${steps} steps`, await score(withPlugin.lastCheckpoint!)],
+];
+console.log(`\nTool-use probe on ${tasks} held-out tasks (greedy): first-call accuracy / rollout success; plain prompt and conditioned on 'Outcome: success'`);
+console.log(["run".padEnd(48), "plain".padStart(16), "conditioned".padStart(16), "general bpb".padStart(22)].join(""));
+for (const [label, s] of rows) {
+  const d = ((s.bpb - base.bpb) / base.bpb) * 100;
+  console.log([label.padEnd(48), `${pct(s.plain.callAccuracy!)} / ${pct(s.plain.successRate!)}`.padStart(16), `${pct(s.conditioned.callAccuracy!)} / ${pct(s.conditioned.successRate!)}`.padStart(16), `${s.bpb.toFixed(4)} (${d >= 0 ? "+" : ""}${d.toFixed(2)}%)`.padStart(22)].join(""));
+}
