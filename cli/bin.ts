@@ -8,6 +8,8 @@ import * as config from "./commands/config.js";
 import * as data from "./commands/data.js";
 import * as gate from "./commands/gate.js";
 import * as merge from "./commands/merge.js";
+import * as report from "./commands/report.js";
+import * as compare from "./commands/compare.js";
 import * as probe from "./commands/probe.js";
 import * as plugins from "./commands/plugins.js";
 import * as train from "./commands/train.js";
@@ -29,6 +31,8 @@ try {
     .command(probe.command)
     .command(gate.command)
     .command(merge.command)
+    .command(report.command)
+    .command(compare.command)
     .command(plugins.command)
     .demandCommand(1, "Name a command (see --help).")
     .recommendCommands()

@@ -91,6 +91,8 @@ export class Trainer implements TrainerApi {
   private resetOptimizer = false;
   /** Parameters currently frozen (no gradient, no update, no optimizer state). */
   private frozen = new Set<string>();
+  /** Compute already in the starting checkpoint (its pre-training), for the report's compute share. */
+  private baseCompute = { tokens: 0, flops: 0 };
   private trainable = 0;
 
   constructor(config: EffectiveConfig, plugins: MtxPlugin[] = [], private readonly options: TrainerOptions = {}) {
@@ -187,6 +189,7 @@ export class Trainer implements TrainerApi {
       from: this.from,
       resetOptimizer: this.resetOptimizer || undefined,
       trainableParams: this.model ? this.trainable : undefined,
+      base: this.baseCompute,
     });
 
     try {
@@ -331,6 +334,7 @@ export class Trainer implements TrainerApi {
     } else if (start) {
       this.tokens = start.state.tokens;
       this.flops = start.state.flops;
+      this.baseCompute = { tokens: start.state.tokens, flops: start.state.flops };
       this.log.info(`starting from ${start.dir} (step ${start.state.step} of its run)`);
       this.continueDataStream(start);
     }
@@ -437,7 +441,8 @@ export class Trainer implements TrainerApi {
     this.rngs.clear();
     this.pendingRngStates = s.rng;
     if (s.dataCursor) this.data.train.restore(s.dataCursor);
-    const t = s.trainer as { lrReduction?: LrReduction; skipSamples?: string[]; faultsFired?: string[] };
+    const t = s.trainer as { lrReduction?: LrReduction; skipSamples?: string[]; faultsFired?: string[]; baseCompute?: { tokens: number; flops: number } };
+    if (t.baseCompute) this.baseCompute = t.baseCompute;
     this.lrReduction = t.lrReduction;
     this.lrSpike = undefined;
     // Skipped data windows and fired faults are history: a rollback keeps what happened since.
@@ -689,7 +694,7 @@ export class Trainer implements TrainerApi {
       rng,
       dataCursor: this.data.train.cursor(),
       plugins: pluginStates,
-      trainer: { ...(this.lrReduction ? { lrReduction: this.lrReduction } : {}), skipSamples: [...this.skipSamples], faultsFired: [...this.faultsFired] },
+      trainer: { ...(this.lrReduction ? { lrReduction: this.lrReduction } : {}), skipSamples: [...this.skipSamples], faultsFired: [...this.faultsFired], baseCompute: this.baseCompute },
       config: this.config,
       backend: describeBackend(this.backend),
       versions: { mtx: packageVersion(), tfjs: tf.version.tfjs, node: process.version },

@@ -168,6 +168,8 @@ export interface RunSummary {
   resetOptimizer?: boolean;
   /** Trainable parameters at the end of the run (the model's size when nothing is frozen). */
   trainableParams?: number;
+  /** Tokens and FLOPs of the starting checkpoint's lineage (its pre-training), for compute shares. */
+  base?: { tokens: number; flops: number };
 }
 
 export interface FailureContext {

@@ -6,6 +6,8 @@
  * gate becomes a halt or rollback verdict. `longctx` (plugins/longctx.ts) is this plugin with long-context
  * probes preset.
  */
+import { appendFileSync } from "node:fs";
+import { join } from "node:path";
 import { PluginError } from "../core/errors.js";
 import type { Transformer } from "../core/model/Transformer.js";
 import { PROBE_WORKER } from "../core/paths.js";
@@ -51,6 +53,11 @@ export class ProbesPlugin implements MtxPlugin {
     readonly name = "probes",
   ) {}
 
+  /** RUN/probes.jsonl: one line per probe measurement with its details (the report's tables and needle grid). */
+  private record(runDir: string, step: number, results: Record<string, ProbeResult>): void {
+    for (const [id, r] of Object.entries(results)) appendFileSync(join(runDir, "probes.jsonl"), JSON.stringify({ step, plugin: this.name, probe: id, metrics: r.metrics, n: r.n, details: r.details }) + "\n");
+  }
+
   private id(p: ScheduledProbe): string {
     return p.id ?? p.probe;
   }
@@ -81,6 +88,7 @@ export class ProbesPlugin implements MtxPlugin {
       try {
         const results = await this.measure(snapshotOf(run.model));
         for (const [id, r] of Object.entries(results)) this.start[id] = r.metrics;
+        this.record(trainer.runDir, run.startStep, results);
       } catch (e) {
         throw new PluginError(this.name, "runStart", `could not run the probes on the starting weights: ${(e as Error).message}`, { cause: e });
       }
@@ -119,6 +127,7 @@ export class ProbesPlugin implements MtxPlugin {
         }
       }
       trainer.logMetrics(logged);
+      this.record(trainer.runDir, step, results);
       if (!failed.length) return undefined;
       const v: Verdict = {
         action: this.options.action,

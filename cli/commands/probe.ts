@@ -4,6 +4,7 @@
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
+import cliProgress from "cli-progress";
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { resolveCheckpointPath, PROBE_WORKER } from "../../core/paths.js";
 import { PiscinaProbePool } from "../../core/pool/PiscinaProbePool.js";
@@ -22,11 +23,20 @@ export interface ProbeArgs {
   junit?: string;
 }
 
+/** Per-probe progress: a bar on a TTY, a dim line per finished probe otherwise. */
+export function probeProgress(total: number): { onProbe: (r: ProbeReport) => void; stop: () => void } {
+  if (!process.stderr.isTTY) return { onProbe: (p) => process.stderr.write(dim(`${p.id}: ${(p.ms / 1000).toFixed(1)} s${p.error ? ` (error: ${p.error})` : ""}\n`)), stop: () => {} };
+  const bar = new cliProgress.SingleBar({ format: "probes |{bar}| {value}/{total} | last: {last}", hideCursor: true, stream: process.stderr }, cliProgress.Presets.shades_classic);
+  bar.start(total, 0, { last: "-" });
+  return { onProbe: (p) => bar.increment(1, { last: `${p.id} ${(p.ms / 1000).toFixed(1)} s${p.error ? " (error)" : ""}` }), stop: () => bar.stop() };
+}
+
 export async function run(a: ProbeArgs, onProbe?: (r: ProbeReport) => void): Promise<SuiteReport> {
   const suite = loadSuite(a.suite, Object.keys(PROBES));
   const pool = new PiscinaProbePool(PROBE_WORKER, { threads: a.workers });
+  const progress = onProbe ? undefined : probeProgress(suite.probes.length);
   try {
-    const report = await runSuite(suite, pool, resolveCheckpointPath(a.checkpoint), a.baseline ? resolveCheckpointPath(a.baseline) : undefined, onProbe);
+    const report = await runSuite(suite, pool, resolveCheckpointPath(a.checkpoint), a.baseline ? resolveCheckpointPath(a.baseline) : undefined, onProbe ?? progress!.onProbe);
     const write = (file: string, text: string) => {
       mkdirSync(dirname(resolve(file)), { recursive: true });
       writeFileSync(resolve(file), text);
@@ -35,6 +45,7 @@ export async function run(a: ProbeArgs, onProbe?: (r: ProbeReport) => void): Pro
     if (a.junit) write(a.junit, toJUnit(report));
     return report;
   } finally {
+    progress?.stop();
     await pool.close();
   }
 }
@@ -100,7 +111,7 @@ export const command: CommandModule<object, ProbeArgs> = {
   builder,
   handler: (argv: ArgumentsCamelCase<ProbeArgs>) =>
     runCommand(async () => {
-      const report = await run(argv, (p) => process.stderr.write(dim(`${p.id}: ${(p.ms / 1000).toFixed(1)} s${p.error ? ` (error: ${p.error})` : ""}\n`)));
+      const report = await run(argv);
       process.stdout.write(formatReport(report));
       return 0;
     }),

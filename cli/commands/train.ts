@@ -4,11 +4,12 @@ import { join, resolve } from "node:path";
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { loadConfig, readConfigFile, schemaDefault } from "../../core/config/loadConfig.js";
 import type { EffectiveConfig, RunConfig } from "../../core/config/types.js";
-import { ConfigError, ExitCodes } from "../../core/errors.js";
+import { ConfigError, describeError, ExitCodes } from "../../core/errors.js";
 import type { RunSummary } from "../../core/hooks.js";
 import { Trainer } from "../../core/Trainer.js";
 import { parsePluginList, resolvePlugins } from "../../plugins/registry.js";
 import { dim, runCommand, yellow } from "../output.js";
+import { writeRunReport } from "./report.js";
 import { ProgressReporter } from "../progress.js";
 
 export interface TrainArgs {
@@ -23,6 +24,7 @@ export interface TrainArgs {
   checkpointEvery?: number;
   evalEvery?: number;
   batchSize?: number;
+  recipe?: string;
   lr?: number;
   resetOptimizer?: boolean;
   inject?: string;
@@ -61,6 +63,7 @@ export function flagsToConfig(a: TrainArgs): RunConfig {
   if (a.checkpointEvery !== undefined) c.checkpoint = { every: a.checkpointEvery };
   if (a.evalEvery !== undefined) c.eval = { every: a.evalEvery };
   if (a.batchSize !== undefined) c.data = { batchSize: a.batchSize };
+  if (a.recipe !== undefined) c.data = { ...c.data, recipe: a.recipe };
   if (a.lr !== undefined) c.schedule = { peakLr: a.lr };
   if (a.resetOptimizer) c.resetOptimizer = true;
   if (a.inject !== undefined) c.inject = list(a.inject);
@@ -119,6 +122,17 @@ export async function run(a: TrainArgs): Promise<RunSummary> {
   } finally {
     process.removeListener("SIGINT", sigint);
     process.removeListener("SIGTERM", sigterm);
+    await writeReportQuietly(config.out, log);
+  }
+}
+
+/** The run's report.html, written at the end of every run (completed, halted, stopped or failed). */
+async function writeReportQuietly(out: string, log: { info(m: string): void; warn(m: string): void }): Promise<void> {
+  try {
+    const { path } = await writeRunReport(out);
+    log.info(`report: ${path}`);
+  } catch (error) {
+    log.warn(`could not write the run report: ${describeError(error)}`);
   }
 }
 
@@ -134,6 +148,7 @@ function report(s: RunSummary, json: boolean): void {
   if (s.halt) lines.push(`halted by ${s.halt.plugin}: ${s.halt.reason}`);
   if (s.verdicts.length) lines.push(`${s.verdicts.length} guardrail decision(s): see ${join(s.runDir, "decisions.jsonl")}`);
   lines.push(`run directory: ${s.runDir}` + (s.lastCheckpoint ? `; last checkpoint ${s.lastCheckpoint}` : ""));
+  lines.push(`report: ${join(s.runDir, "report.html")}`);
   process.stdout.write(lines.join("\n") + "\n");
 }
 
@@ -153,6 +168,7 @@ export const command: CommandModule<object, TrainArgs> = {
       .option("checkpoint-every", { type: "number", describe: "Save a checkpoint every N steps (0: only at the end)", defaultDescription: String(schemaDefault("checkpoint.every")) })
       .option("eval-every", { type: "number", describe: "Held-out evaluation every N steps (0: only at the end)", defaultDescription: String(schemaDefault("eval.every")) })
       .option("batch-size", { type: "number", describe: "Sequences per step", defaultDescription: String(schemaDefault("data.batchSize")) })
+      .option("recipe", { type: "string", describe: "Mixture recipe: 'bundled', a bundled recipe name (general, long-context, no-replay) or a path", defaultDescription: String(schemaDefault("data.recipe")) })
       .option("lr", { type: "number", describe: "Peak learning rate", defaultDescription: String(schemaDefault("schedule.peakLr")) })
       .option("reset-optimizer", { type: "boolean", describe: "Allow starting from a checkpoint without AdamW moments (fresh moments; recorded)", default: false })
       .option("inject", { type: "string", describe: "Faults to inject, e.g. lr-spike@120:x20,nan@200,bad-batch@150,weight-noise@300:0.05", defaultDescription: "none" })

@@ -2,8 +2,8 @@
  * `npm run experiment:context`: context extension of the bundled base (trained at 128 tokens) to 256.
  * Needle-in-a-haystack at 1x, 2x and 4x the base's context and short-context bits per byte, before and
  * after a short stage at 256 tokens on the `long-context` recipe with RoPE base scaling (ABF, base
- * 10k -> 100k) and, for comparison, YaRN (x2). Options: --steps N (default 200), --variants abf,yarn,
- * --trials N per grid cell (default 4).
+ * 10k -> 100k) and, for comparison, YaRN (x2). Options: --steps N (default 200), --variants abf,yarn
+ * (also pi, ntk), --trials N per grid cell (default 4), --lr (default 3e-4).
  */
 import type { NeedleCell } from "../../probes/needle.js";
 import { arg, pct, probe, say, trainRun } from "./common.js";
@@ -11,6 +11,7 @@ import { arg, pct, probe, say, trainRun } from "./common.js";
 const steps = Number(arg("steps", "200"));
 const variants = arg("variants", "abf,yarn").split(",");
 const trials = Number(arg("trials", "4"));
+const lr = Number(arg("lr", "3e-4"));
 const lengths = [128, 256, 512];
 const depths = [0, 0.25, 0.5, 0.75, 1];
 
@@ -33,11 +34,11 @@ const rows: [string, Awaited<ReturnType<typeof measure>>][] = [];
 say("measuring the base...");
 const base = await measure("bundled");
 rows.push(["base (128, RoPE 10k)", base]);
-const stage = { steps, data: { recipe: "long-context", batchSize: 8 }, schedule: { peakLr: 3e-4, minLr: 3e-5, warmupSteps: 20 } };
+const stage = { steps, data: { recipe: "long-context", batchSize: 8 }, schedule: { peakLr: lr, minLr: lr / 10, warmupSteps: 20 } };
 for (const v of variants) {
   const rope = v === "abf" ? { type: "none", base: 100000 } : v === "yarn" ? { type: "yarn", factor: 2 } : v === "pi" ? { type: "linear", factor: 2 } : { type: "ntk", factor: 2 };
   const s = await trainRun(`context-${v}`, { ...stage, context: { length: 256, rope } });
-  rows.push([`${v} stage (256, ${JSON.stringify(rope)}), ${steps} steps`, await measure(s.lastCheckpoint!)]);
+  rows.push([`${v} stage (256, ${JSON.stringify(rope)}), ${steps} steps, LR ${lr}`, await measure(s.lastCheckpoint!)]);
 }
 
 console.log(`\nNeedle-in-a-haystack (${depths.length} depths x ${trials} trials per length): greedy exact-match accuracy; cells with every trial right; mean rank of the value's first token`);
