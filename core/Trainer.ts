@@ -19,6 +19,7 @@ import { faultLabel, parseFaults, type Fault } from "./faults.js";
 import { createHooks, type EvalResult, type LossContext, type RunStatus, type RunSummary, type StepContext, type StepMetrics, type TrainerHooks } from "./hooks.js";
 import { guardTaps } from "./interceptor.js";
 import { freezePlan } from "./model/freeze.js";
+import { DataParallel } from "./parallel/DataParallel.js";
 import { Transformer, ropeSpec, trainFlopsPerToken } from "./model/Transformer.js";
 import { AdamW } from "./optim/AdamW.js";
 import { learningRate, type ResolvedSchedule } from "./optim/schedules.js";
@@ -45,6 +46,15 @@ interface StepOutcome extends StepContext {
   skipHalt?: RunSummary["halt"];
   /** A verdict rolled the run back: the step did not happen. */
   rolledBack?: boolean;
+}
+
+/** Loss and gradients of one step, by dotted parameter name (kept tensors; the caller disposes them). */
+interface StepGradients {
+  loss: number;
+  totalLoss: number;
+  sequenceLoss: Float32Array;
+  terms: Record<string, number>;
+  named: Record<string, tf.Tensor>;
 }
 
 interface LrReduction {
@@ -94,6 +104,8 @@ export class Trainer implements TrainerApi {
   /** Compute already in the starting checkpoint (its pre-training), for the report's compute share. */
   private baseCompute = { tokens: 0, flops: 0 };
   private trainable = 0;
+  /** Replicas computing gradient shards in worker threads (parallel.threads > 1). */
+  private dataParallel: DataParallel | undefined;
 
   constructor(config: EffectiveConfig, plugins: MtxPlugin[] = [], private readonly options: TrainerOptions = {}) {
     this.config = config;
@@ -190,6 +202,7 @@ export class Trainer implements TrainerApi {
       resetOptimizer: this.resetOptimizer || undefined,
       trainableParams: this.model ? this.trainable : undefined,
       base: this.baseCompute,
+      kernels: this.model ? this.kernels() : undefined,
     });
 
     try {
@@ -214,7 +227,7 @@ export class Trainer implements TrainerApi {
       const evalEvery = this.config.eval.every;
       const ckptEvery = this.config.checkpoint.every;
       while (this.step < this.config.steps) {
-        const ctx = this.trainStep();
+        const ctx = await this.trainStep();
         if (ctx.rolledBack) continue;
         loopTokens += ctx.batch.size * ctx.batch.seqLen;
         loopTime += ctx.metrics!.stepTimeMs;
@@ -339,10 +352,41 @@ export class Trainer implements TrainerApi {
       this.continueDataStream(start);
     }
     this.updateFreezing(this.step);
+    await this.startDataParallel();
     const rope = ropeSpec(modelConfig);
     const ropeText = rope.type === "none" ? `RoPE base ${rope.base}` : `RoPE ${rope.type} x${rope.factor} from ${rope.originalContext} (base ${rope.base})`;
     this.log.info(`model: ${this.model.size.toLocaleString("en-US")} parameters, context ${seqLen} (${ropeText}), batch ${this.config.data.batchSize}`);
+    this.log.info(`kernels: ${Object.entries(this.kernels()).filter(([k]) => k !== "backend").map(([k, v]) => `${k} ${v}`).join("; ")}`);
     this.log.info(`trainable: ${this.trainableCount().toLocaleString("en-US")} of ${this.model.size.toLocaleString("en-US")} parameters` + (this.frozen.size ? ` (${this.frozen.size} tensors frozen)` : "") + (modelConfig.adapters ? `; adapters rank ${modelConfig.adapters.rank} on ${this.model.adapterNames.length / 2} matrices` : ""));
+  }
+
+  /** Start the data-parallel replicas when asked for and possible. */
+  private async startDataParallel(): Promise<void> {
+    const threads = this.config.parallel.threads;
+    if (threads <= 1) return;
+    const taps = this.hooks.transformLoss.taps.map((t) => t.name);
+    if (taps.length) {
+      this.log.warn(`parallel.threads ${threads} ignored: ${taps.join(", ")} add loss terms on the whole batch (transformLoss); training on one thread`);
+      return;
+    }
+    if (this.config.data.batchSize < threads) {
+      this.log.warn(`parallel.threads ${threads} ignored: a batch of ${this.config.data.batchSize} sequences cannot be split ${threads} ways`);
+      return;
+    }
+    this.dataParallel = await DataParallel.start(this.model, threads - 1, this.config.backend);
+  }
+
+  /** The kernels in use, printed at start and recorded in summary.json. */
+  kernels(): Record<string, string | number> {
+    const wasm = this.backend?.name === "wasm";
+    return {
+      backend: this.backend ? describeBackend(this.backend) : "none",
+      matmul: wasm ? "2-D MatMul on XNNPACK, backward with explicit transposes (customGrad linear)" : "backend MatMul",
+      attention: "rank-3 batched MatMul with a causal mask (customGrad)",
+      embedding: "gather forward, scatter-add backward (customGrad)",
+      decoding: "key/value cache",
+      dataParallelThreads: this.dataParallel ? this.dataParallel.workers + 1 : 1,
+    };
   }
 
   /**
@@ -465,7 +509,7 @@ export class Trainer implements TrainerApi {
     return lr;
   }
 
-  private trainStep(): StepOutcome {
+  private async trainStep(): Promise<StepOutcome> {
     const t0 = performance.now();
     const step = this.step + 1;
     const current = this.data.train.weights();
@@ -482,39 +526,16 @@ export class Trainer implements TrainerApi {
 
     if (this.config.freeze.unfreezeAt.includes(step)) this.updateFreezing(step - 1);
     const trainable = [...this.model.params.values()].filter((v) => v.trainable);
-    const terms: Record<string, number> = {};
-    let totalLoss = NaN;
+    const g = this.dataParallel && trainable.length ? await this.parallelGradients(batch, step, firing, trainable) : this.gradients(batch, step, firing, trainable);
+    ctx.loss = g.loss;
+    ctx.sequenceLoss = g.sequenceLoss;
+    const terms = g.terms;
+    const totalLoss = g.totalLoss;
+    const named = g.named;
     tf.tidy(() => {
-      let seqLossT: tf.Tensor | undefined;
-      let lmLossT: tf.Scalar | undefined;
-      const termTensors: [string, tf.Scalar][] = [];
-      const lossFn = (): tf.Scalar => {
-        const forward = this.model.forward(batch.inputs, batch.targets, batch.size, batch.seqLen);
-        const init: LossContext = { step, batch, forward, terms: forward.zLoss ? [{ name: "zLoss", value: forward.zLoss }] : [] };
-        if (firing.some((f) => f.kind === "nan")) init.terms.push({ name: "injected-nan", value: tf.mul(NaN, forward.lmLoss) as tf.Scalar });
-        const lossCtx = this.hooks.transformLoss.call(init) ?? init;
-        seqLossT = tf.keep(tf.mean(tf.reshape(forward.tokenLoss, [batch.size, batch.seqLen]), 1));
-        lmLossT = tf.keep(forward.lmLoss);
-        let total: tf.Scalar = forward.lmLoss;
-        for (const t of lossCtx.terms) {
-          termTensors.push([t.name, tf.keep(t.value)]);
-          total = tf.add(total, t.value);
-        }
-        return total;
-      };
-      // With every parameter frozen (e.g. before progressive unfreezing starts) the step only measures.
-      const { value, grads } = trainable.length ? tf.variableGrads(lossFn, trainable) : { value: lossFn(), grads: {} as tf.NamedTensorMap };
-      totalLoss = value.dataSync()[0]!;
-      ctx.loss = lmLossT!.dataSync()[0]!;
-      ctx.sequenceLoss = seqLossT!.dataSync() as Float32Array;
-      for (const [name, t] of termTensors) terms[name] = (terms[name] ?? 0) + t.dataSync()[0]!;
-      // Parameters are keyed by variable name in grads; map back to dotted names.
-      const named: Record<string, tf.Tensor> = {};
-      for (const [name, v] of this.model.params) if (grads[v.name]) named[name] = grads[v.name]!;
       ctx.gradNorm = AdamW.globalNorm(named);
       this.hooks.afterBackward.call(ctx);
 
-      // NaN/Inf is fatal (as in Megatron): never apply it, halt with the batch's provenance.
       // Plugins see the step first (a guardrail may skip or roll back); a non-finite step that no plugin
       // skipped is fatal (as in Megatron): never applied, the run halts with the batch's provenance.
       const bad = [["loss", ctx.loss], ["total loss", totalLoss], ["gradient norm", ctx.gradNorm]].find(([, v]) => !Number.isFinite(v as number));
@@ -536,8 +557,8 @@ export class Trainer implements TrainerApi {
         }
       }
       if (apply) ctx.updateNorm = this.optimizer.apply(named, ctx.lr, ctx.gradNorm).updateNorm;
-      tf.dispose([seqLossT!, lmLossT!, ...termTensors.map(([, t]) => t)]);
     });
+    tf.dispose(Object.values(named));
     for (const f of firing) this.fireFault(f, step);
     // A rollback restored an earlier step: this step did not happen.
     if (ctx.rolledBack) return ctx;
@@ -574,6 +595,86 @@ export class Trainer implements TrainerApi {
     ctx.metrics = metrics;
     this.hooks.stepEnd.call(ctx);
     return ctx;
+  }
+
+  /**
+   * Loss and gradients of `batch` on this thread: the LM loss plus the terms taps add through
+   * transformLoss. The gradients (by dotted name) are kept; the caller disposes them.
+   */
+  private gradients(batch: Batch, step: number, firing: Fault[], trainable: tf.Variable[]): StepGradients {
+    const out: StepGradients = { loss: NaN, totalLoss: NaN, sequenceLoss: new Float32Array(0), terms: {}, named: {} };
+    tf.tidy(() => {
+      let seqLossT: tf.Tensor | undefined;
+      let lmLossT: tf.Scalar | undefined;
+      const termTensors: [string, tf.Scalar][] = [];
+      const lossFn = (): tf.Scalar => {
+        const forward = this.model.forward(batch.inputs, batch.targets, batch.size, batch.seqLen);
+        const init: LossContext = { step, batch, forward, terms: forward.zLoss ? [{ name: "zLoss", value: forward.zLoss }] : [] };
+        if (firing.some((f) => f.kind === "nan")) init.terms.push({ name: "injected-nan", value: tf.mul(NaN, forward.lmLoss) as tf.Scalar });
+        const lossCtx = this.hooks.transformLoss.call(init) ?? init;
+        seqLossT = tf.keep(tf.mean(tf.reshape(forward.tokenLoss, [batch.size, batch.seqLen]), 1));
+        lmLossT = tf.keep(forward.lmLoss);
+        let total: tf.Scalar = forward.lmLoss;
+        for (const t of lossCtx.terms) {
+          termTensors.push([t.name, tf.keep(t.value)]);
+          total = tf.add(total, t.value);
+        }
+        return total;
+      };
+      // With every parameter frozen (e.g. before progressive unfreezing starts) the step only measures.
+      const { value, grads } = trainable.length ? tf.variableGrads(lossFn, trainable) : { value: lossFn(), grads: {} as tf.NamedTensorMap };
+      out.totalLoss = value.dataSync()[0]!;
+      out.loss = lmLossT!.dataSync()[0]!;
+      out.sequenceLoss = seqLossT!.dataSync() as Float32Array;
+      for (const [name, t] of termTensors) out.terms[name] = (out.terms[name] ?? 0) + t.dataSync()[0]!;
+      // Parameters are keyed by variable name in grads; map back to dotted names.
+      for (const [name, v] of this.model.params) if (grads[v.name]) out.named[name] = tf.keep(grads[v.name]!);
+      tf.dispose([seqLossT!, lmLossT!, ...termTensors.map(([, t]) => t)]);
+    });
+    return out;
+  }
+
+  /**
+   * The same loss and gradients computed data-parallel: the batch's rows split in contiguous shards, the
+   * first on this thread, the others on the replicas, combined as token-weighted means in a fixed order.
+   */
+  private async parallelGradients(batch: Batch, step: number, firing: Fault[], trainable: tf.Variable[]): Promise<StepGradients> {
+    const dp = this.dataParallel!;
+    const parts = dp.workers + 1;
+    const sizes = Array.from({ length: parts }, (_, i) => Math.floor(batch.size / parts) + (i < batch.size % parts ? 1 : 0)).filter((n) => n > 0);
+    const T = batch.seqLen;
+    const shards: Batch[] = [];
+    let row = 0;
+    for (const n of sizes) {
+      shards.push({ size: n, seqLen: T, inputs: batch.inputs.subarray(row * T, (row + n) * T), targets: batch.targets.subarray(row * T, (row + n) * T), samples: batch.samples.slice(row, row + n) });
+      row += n;
+    }
+    dp.syncWeights();
+    const names = [...this.model.params].filter(([, v]) => trainable.includes(v)).map(([name]) => name);
+    const pending = shards.slice(1).map((sh, i) => dp.compute(i, { inputs: sh.inputs.slice(), targets: sh.targets.slice(), size: sh.size, seqLen: T, trainable: names }));
+    const main = this.gradients(shards[0]!, step, firing, trainable);
+    const remote = await Promise.all(pending);
+    const w = sizes.map((n) => n / batch.size);
+    const out: StepGradients = { loss: w[0]! * main.loss, totalLoss: NaN, sequenceLoss: new Float32Array(batch.size), terms: {}, named: {} };
+    out.sequenceLoss.set(main.sequenceLoss, 0);
+    let at = shards[0]!.size;
+    for (const [name, v] of Object.entries(main.terms)) out.terms[name] = name === "zLoss" ? w[0]! * v : v;
+    remote.forEach((r, i) => {
+      out.loss += w[i + 1]! * r.loss;
+      out.sequenceLoss.set(r.sequenceLoss, at);
+      at += r.sequenceLoss.length;
+      if (r.zLoss !== undefined) out.terms.zLoss = (out.terms.zLoss ?? 0) + w[i + 1]! * r.zLoss;
+    });
+    out.totalLoss = out.loss + Object.values(out.terms).reduce((a, b) => a + b, 0);
+    for (const name of names) {
+      out.named[name] = tf.tidy(() => {
+        let sum = tf.mul(main.named[name]!, w[0]!);
+        remote.forEach((r, i) => (sum = tf.add(sum, tf.mul(tf.tensor(r.grads.get(name)!, main.named[name]!.shape, "float32"), w[i + 1]!))));
+        return sum;
+      });
+    }
+    tf.dispose(Object.values(main.named));
+    return out;
   }
 
   // ---------------------------------------------------------------- fault injection
@@ -730,6 +831,7 @@ export class Trainer implements TrainerApi {
     } catch (error) {
       this.log.warn(`shutdown: ${describeError(error)}`);
     }
+    await this.dataParallel?.close();
     this.optimizer?.dispose();
     this.model?.dispose();
   }

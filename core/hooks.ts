@@ -170,6 +170,8 @@ export interface RunSummary {
   trainableParams?: number;
   /** Tokens and FLOPs of the starting checkpoint's lineage (its pre-training), for compute shares. */
   base?: { tokens: number; flops: number };
+  /** Backend and kernels in use (matmul, attention, data-parallel threads). */
+  kernels?: Record<string, string | number>;
 }
 
 export interface FailureContext {

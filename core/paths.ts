@@ -19,6 +19,8 @@ export const BUNDLED_BASE = join(PACKAGE_ROOT, "fixtures", "base");
 export const BUNDLED_TOKENIZER = join(BUNDLED_BASE, "tokenizer.json");
 /** The compiled probe worker that piscina threads load (workers run JavaScript, never the TS sources). */
 export const PROBE_WORKER = join(PACKAGE_ROOT, "dist", "probes", "worker.js");
+/** The compiled data-parallel replica (core/parallel/worker.ts). */
+export const GRADIENT_WORKER = join(PACKAGE_ROOT, "dist", "core", "parallel", "worker.js");
 
 /** `bundled` means the shipped base model; anything else is a path relative to the working directory. */
 export function resolveCheckpointPath(from: string): string {

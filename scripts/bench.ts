@@ -35,7 +35,10 @@ interface BenchConfig {
   vocab: number;
 }
 
-const CONFIGS: BenchConfig[] = [{ name: "default", dModel: 128, nLayers: 4, nHeads: 4, seqLen: 128, batch: 8, vocab: 2048 }];
+const CONFIGS: BenchConfig[] = [
+  { name: "default", dModel: 128, nLayers: 4, nHeads: 4, seqLen: 128, batch: 8, vocab: 2048 },
+  { name: "larger", dModel: 256, nLayers: 6, nHeads: 8, seqLen: 256, batch: 8, vocab: 2048 },
+];
 const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? process.argv[i + 1]! : fallback;
@@ -43,7 +46,20 @@ const arg = (name: string, fallback: string) => {
 const timedSteps = Number(arg("steps", "12"));
 const warmup = 3;
 
-async function mtxThroughput(c: BenchConfig) {
+/** Peak resident memory (MB) while `work` runs, sampled every 50 ms. */
+async function peakRss<T>(work: () => Promise<T>): Promise<{ value: T; peakRssMb: number }> {
+  let peak = process.memoryUsage().rss;
+  const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
+  try {
+    const value = await work();
+    peak = Math.max(peak, process.memoryUsage().rss);
+    return { value, peakRssMb: Math.round(peak / 2 ** 20) };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+async function mtxThroughput(c: BenchConfig, workers = 1) {
   const out = mkdtempSync(join(tmpdir(), "mtx-bench-"));
   const config = validateConfig({
     from: null,
@@ -54,15 +70,16 @@ async function mtxThroughput(c: BenchConfig) {
     data: { batchSize: c.batch },
     eval: { every: 0, batches: 1 },
     checkpoint: { every: 0 },
+    ...(workers > 1 ? { parallel: { workers } } : {}),
   });
   const trainer = new Trainer(config, []);
-  const summary = await trainer.train();
+  const { value: summary, peakRssMb } = await peakRss(() => trainer.train());
   const metrics = readFileSync(join(out, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as StepMetrics);
   const timed = metrics.slice(warmup);
   const meanMs = timed.reduce((a, m) => a + m.stepTimeMs, 0) / timed.length;
   const tokens = c.batch * c.seqLen;
   const flopsPerStep = tokens * trainFlopsPerToken({ vocabSize: c.vocab, dModel: c.dModel, nLayers: c.nLayers, nHeads: c.nHeads, contextLength: c.seqLen, ropeBase: 1e4, qkNorm: false, zLoss: 0, tiedEmbeddings: false, normEps: 1e-5, initStd: 0.02 }, c.seqLen);
-  return { backend: summary.backend, stepMeanMs: meanMs, tokPerS: tokens / (meanMs / 1000), gflops: flopsPerStep / (meanMs / 1000) / 1e9 };
+  return { backend: summary.backend, kernels: summary.kernels, stepMeanMs: meanMs, tokPerS: tokens / (meanMs / 1000), gflops: flopsPerStep / (meanMs / 1000) / 1e9, peakRssMb };
 }
 
 function torchPeer(c: BenchConfig): { tokPerS: number; gflops: number; torch: string } | { unavailable: string } {

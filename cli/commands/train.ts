@@ -38,6 +38,7 @@ export interface TrainArgs {
   loraRank?: number;
   loraAlpha?: number;
   loraTargets?: string;
+  threads?: number;
   json?: boolean;
 }
 
@@ -67,6 +68,7 @@ export function flagsToConfig(a: TrainArgs): RunConfig {
   if (a.lr !== undefined) c.schedule = { peakLr: a.lr };
   if (a.resetOptimizer) c.resetOptimizer = true;
   if (a.inject !== undefined) c.inject = list(a.inject);
+  if (a.threads !== undefined) c.parallel = { threads: a.threads };
   if (a.context !== undefined || a.ropeType !== undefined || a.ropeBase !== undefined || a.ropeFactor !== undefined) {
     const rope: NonNullable<RunConfig["context"]>["rope"] = {};
     if (a.ropeType !== undefined) rope.type = a.ropeType as "none";
@@ -165,6 +167,7 @@ export const command: CommandModule<object, TrainArgs> = {
       .option("from", { type: "string", describe: "Checkpoint to start from ('bundled', a directory, or 'none' for a random init)", defaultDescription: String(schemaDefault("from")) })
       .option("resume", { type: "boolean", describe: "Continue the run in --out from its latest checkpoint", default: false })
       .option("backend", { type: "string", choices: ["auto", "wasm", "cpu", "tensorflow", "tensorflow-gpu"], describe: "TensorFlow.js backend", defaultDescription: String(schemaDefault("backend")) })
+      .option("threads", { type: "number", describe: "Data-parallel training threads (gradient shards on worker threads)", defaultDescription: String(schemaDefault("parallel.threads")) })
       .option("checkpoint-every", { type: "number", describe: "Save a checkpoint every N steps (0: only at the end)", defaultDescription: String(schemaDefault("checkpoint.every")) })
       .option("eval-every", { type: "number", describe: "Held-out evaluation every N steps (0: only at the end)", defaultDescription: String(schemaDefault("eval.every")) })
       .option("batch-size", { type: "number", describe: "Sequences per step", defaultDescription: String(schemaDefault("data.batchSize")) })

@@ -189,10 +189,12 @@ export class Transformer {
 
   /** Overwrite weights in place (all or some parameters). */
   setWeights(weights: Map<string, Float32Array>): void {
-    for (const [name, data] of weights) {
-      const v = this.param(name);
-      v.assign(tf.tensor(data, v.shape, "float32"));
-    }
+    tf.tidy(() => {
+      for (const [name, data] of weights) {
+        const v = this.param(name);
+        v.assign(tf.tensor(data, v.shape, "float32"));
+      }
+    });
   }
 
   private tables(seqLen: number) {

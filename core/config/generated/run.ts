@@ -20,6 +20,7 @@ export interface RunConfig {
    * TensorFlow.js backend; auto prefers native TensorFlow when installed, else wasm.
    */
   backend?: "auto" | "wasm" | "cpu" | "tensorflow" | "tensorflow-gpu";
+  parallel?: ParallelConfig;
   /**
    * Run directory.
    */
@@ -60,6 +61,15 @@ export interface RunConfig {
    * Faults to inject for testing guardrails: lr-spike@STEP:xFACTOR[:STEPS], nan@STEP, bad-batch@STEP, weight-noise@STEP:SCALE. Each fires once.
    */
   inject?: string[];
+}
+/**
+ * Data-parallel training on worker threads (wasm runs one thread per engine under Node).
+ */
+export interface ParallelConfig {
+  /**
+   * Threads computing gradient shards of each batch (the main thread and threads-1 replicas); the results match one thread within float rounding. Runs whose plugins add loss terms (transformLoss) stay on one thread.
+   */
+  threads?: number;
 }
 /**
  * A longer training context for a model that was trained at a shorter one.
