@@ -7,15 +7,19 @@
  * times its own step on fixed random tokens. The harness overhead compares the mean step time of the
  * default mid-training run with `drift,spike` on and off, over --overhead-steps steps (default 70, so
  * the drift probe runs once in its worker), and the ci probe suite's wall time with 1 and 2 worker
- * threads. Options: --steps N (timed steps, default 12), --overhead-steps N.
+ * threads, checkpoint save/load time against size, and peak memory. Each config runs on 1 thread and with
+ * 2 data-parallel threads. Options: --steps N (timed steps, default 12), --overhead-steps N.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { validateConfig } from "../core/config/loadConfig.js";
 import type { StepMetrics } from "../core/hooks.js";
-import { trainFlopsPerToken } from "../core/model/Transformer.js";
+import { initBackend } from "../core/backend.js";
+import { loadCheckpoint, saveCheckpoint, type CheckpointState } from "../core/checkpoint/Checkpoint.js";
+import { trainFlopsPerToken, Transformer } from "../core/model/Transformer.js";
+import { createRng } from "../core/rng.js";
 import { BUNDLED_BASE, PACKAGE_ROOT, PROBE_WORKER } from "../core/paths.js";
 import { PiscinaProbePool } from "../core/pool/PiscinaProbePool.js";
 import { runSuite } from "../core/suite/runSuite.js";
@@ -109,20 +113,51 @@ async function stepTime(plugins: MtxPlugin[], steps: number): Promise<number> {
 const rows: Record<string, unknown>[] = [];
 for (const c of CONFIGS) {
   const label = `V${c.vocab} D${c.dModel} L${c.nLayers} H${c.nHeads} T${c.seqLen} B${c.batch}`;
-  process.stderr.write(`bench ${c.name} (${label}): mtx...\n`);
-  const m = await mtxThroughput(c);
+  process.stderr.write(`bench ${c.name} (${label}): mtx, 1 thread...\n`);
+  const m1 = await mtxThroughput(c, 1);
+  process.stderr.write(`bench ${c.name} (${label}): mtx, 2 data-parallel threads...\n`);
+  const m2 = await mtxThroughput(c, 2);
   process.stderr.write(`bench ${c.name} (${label}): PyTorch peer...\n`);
   const p = torchPeer(c);
+  const peer = "tokPerS" in p ? p.tokPerS : null;
   rows.push({
     config: c.name,
     shape: label,
-    mtxBackend: m.backend,
-    mtxTokPerS: Math.round(m.tokPerS),
-    mtxGflops: +m.gflops.toFixed(2),
-    peerTokPerS: "tokPerS" in p ? p.tokPerS : null,
+    mtxBackend: m1.backend,
+    kernels: m2.kernels,
+    mtxTokPerS: Math.round(m1.tokPerS),
+    mtxGflops: +m1.gflops.toFixed(2),
+    mtxPeakRssMb: m1.peakRssMb,
+    mtx2TokPerS: Math.round(m2.tokPerS),
+    mtx2Gflops: +m2.gflops.toFixed(2),
+    mtx2PeakRssMb: m2.peakRssMb,
+    peerTokPerS: peer,
+    peerGflops: "gflops" in p ? +p.gflops.toFixed(2) : null,
     peer: "tokPerS" in p ? `torch ${p.torch}` : p.unavailable,
-    ratio: "tokPerS" in p ? +(m.tokPerS / p.tokPerS).toFixed(3) : null,
+    ratio: peer ? +(m1.tokPerS / peer).toFixed(3) : null,
+    ratio2: peer ? +(m2.tokPerS / peer).toFixed(3) : null,
   });
+}
+
+// Checkpoint save and load time against size (weights + AdamW moments in F32), per config.
+const checkpointRows: Record<string, unknown>[] = [];
+await initBackend("auto");
+for (const c of CONFIGS) {
+  const cfg = { vocabSize: c.vocab, dModel: c.dModel, nLayers: c.nLayers, nHeads: c.nHeads, contextLength: c.seqLen, ropeBase: 1e4, qkNorm: false, zLoss: 0, tiedEmbeddings: false, normEps: 1e-5, initStd: 0.02 };
+  const model = Transformer.init(cfg, createRng(1, "bench"));
+  const weights = model.getWeights();
+  const zeros = new Map([...weights].map(([k, w]) => [k, new Float32Array(w.length)]));
+  model.dispose();
+  const root = mkdtempSync(join(tmpdir(), "mtx-bench-ckpt-"));
+  const state = { format: "mtx-checkpoint/1", step: 1, tokens: 0, flops: 0, lr: 0, model: cfg, tag: "good", hasOptimizer: true, optimizerStep: 1, rng: {}, dataCursor: null, plugins: {}, trainer: {}, config: {}, backend: "bench", versions: {}, createdAt: new Date().toISOString() } as unknown as CheckpointState;
+  const t0 = performance.now();
+  const dir = saveCheckpoint(root, { state, weights, optimizer: { step: 1, m: zeros, v: zeros }, tokenizerJson: {} });
+  const saveMs = performance.now() - t0;
+  const t1 = performance.now();
+  loadCheckpoint(dir);
+  const loadMs = performance.now() - t1;
+  const bytes = readdirSync(dir).reduce((a, f) => a + statSync(join(dir, f)).size, 0);
+  checkpointRows.push({ config: c.name, megabytes: +(bytes / 2 ** 20).toFixed(1), saveMs: Math.round(saveMs), loadMs: Math.round(loadMs), saveMBps: Math.round(bytes / 2 ** 20 / (saveMs / 1000)), loadMBps: Math.round(bytes / 2 ** 20 / (loadMs / 1000)) });
 }
 
 const overheadSteps = Number(arg("overhead-steps", "70"));
@@ -143,12 +178,17 @@ for (const workers of [1, 2]) {
   await pool.close();
 }
 
-const line = (cells: string[]) => cells.map((c, i) => c.padEnd([10, 26, 12, 12, 12, 7][i] ?? 10)).join(" ");
-console.log(line(["config", "shape", "mtx tok/s", "mtx GFLOP/s", "peer tok/s", "ratio"]));
-for (const r of rows) console.log(line([String(r.config), String(r.shape), String(r.mtxTokPerS), String(r.mtxGflops), String(r.peerTokPerS ?? "n/a"), String(r.ratio ?? "n/a")]));
-for (const r of rows) console.log(`  ${r.config}: mtx on ${r.mtxBackend}; peer: ${r.peer}`);
+const line = (cells: string[], widths: number[]) => cells.map((c, i) => c.padEnd(widths[i] ?? 10)).join(" ");
+const w = [9, 29, 17, 17, 17, 11, 11];
+console.log(line(["config", "shape", "mtx 1 thread", "mtx 2 threads", "PyTorch peer", "ratio 1t", "ratio 2t"], w));
+console.log(line(["", "", "tok/s (GFLOP/s)", "tok/s (GFLOP/s)", "tok/s (GFLOP/s)", "mtx/peer", "mtx/peer"], w));
+for (const r of rows) {
+  console.log(line([String(r.config), String(r.shape), `${r.mtxTokPerS} (${r.mtxGflops})`, `${r.mtx2TokPerS} (${r.mtx2Gflops})`, r.peerTokPerS ? `${r.peerTokPerS} (${r.peerGflops})` : "n/a", String(r.ratio ?? "n/a"), String(r.ratio2 ?? "n/a")], w));
+}
+for (const r of rows) console.log(`  ${r.config}: mtx on ${r.mtxBackend}, peak RSS ${r.mtxPeakRssMb} MB (1 thread) / ${r.mtx2PeakRssMb} MB (2 threads); peer: ${r.peer}`);
+for (const c of checkpointRows) console.log(`checkpoint ${c.config}: ${c.megabytes} MB saved in ${c.saveMs} ms (${c.saveMBps} MB/s), loaded and verified in ${c.loadMs} ms (${c.loadMBps} MB/s)`);
 console.log(`probe suite ci (base vs itself): ${suiteTimes.workers1} s with 1 worker, ${suiteTimes.workers2} s with 2 workers (speed-up ${(suiteTimes.workers1! / suiteTimes.workers2!).toFixed(2)}x)`);
 console.log(`harness overhead (default run, ${overhead.steps} steps): step ${overhead.stepMsOff} ms without plugins, ${overhead.stepMsOn} ms with drift,spike: ratio ${overhead.ratio} (${((overhead.ratio - 1) * 100).toFixed(1)}%)`);
 mkdirSync(join(PACKAGE_ROOT, "bench"), { recursive: true });
-writeFileSync(join(PACKAGE_ROOT, "bench", "results.json"), JSON.stringify({ date: new Date().toISOString(), timedSteps, rows, overhead, probeSuiteSeconds: suiteTimes }, null, 2) + "\n");
+writeFileSync(join(PACKAGE_ROOT, "bench", "results.json"), JSON.stringify({ date: new Date().toISOString(), timedSteps, rows, overhead, probeSuiteSeconds: suiteTimes, checkpoints: checkpointRows }, null, 2) + "\n");
 console.log(`wrote bench/results.json`);

@@ -212,7 +212,7 @@ export class Transformer {
 
   /** Final hidden states [B*T, D] for token ids laid out [B, T]. Call inside tf.tidy. */
   hidden(ids: Int32Array, batch: number, seqLen: number): tf.Tensor2D {
-    const { dModel: D, nHeads: H, nLayers: L, normEps: eps, qkNorm } = this.config;
+    const { dModel: D, nHeads: H, nLayers: L, normEps: eps } = this.config;
     const hd = D / H;
     const N = batch * seqLen;
     const rt = this.tables(seqLen);
@@ -221,21 +221,12 @@ export class Transformer {
     let x = embedding(this.param("embed.weight") as tf.Tensor2D, ids);
     for (let i = 0; i < L; i++) {
       const p = `blocks.${i}`;
-      const h = rmsNorm(x, this.param(`${p}.norm1.weight`) as tf.Tensor1D, eps);
-      let q = this.project(h, `${p}.attn.wq`);
-      let k = this.project(h, `${p}.attn.wk`);
-      const v = this.project(h, `${p}.attn.wv`);
-      if (qkNorm) {
-        q = tf.reshape(rmsNorm(tf.reshape(q, [N, H, hd]), this.param(`${p}.attn.qNorm.weight`) as tf.Tensor1D, eps), [N, D]);
-        k = tf.reshape(rmsNorm(tf.reshape(k, [N, H, hd]), this.param(`${p}.attn.kNorm.weight`) as tf.Tensor1D, eps), [N, D]);
-      }
+      const { q, k, v } = this.queriesKeysValues(x, p);
       const qr = applyRope(tf.reshape(q, [batch, seqLen, D]), rt.cos, rt.sin, rt.rot, rt.rotT);
       const kr = applyRope(tf.reshape(k, [batch, seqLen, D]), rt.cos, rt.sin, rt.rot, rt.rotT);
       const o = causalAttention(toHeads(tf.reshape(qr, [N, D])), toHeads(tf.reshape(kr, [N, D])), toHeads(v), rt.mask);
       const merged = tf.reshape(tf.transpose(tf.reshape(o, [batch, H, seqLen, hd]), [0, 2, 1, 3]), [N, D]) as tf.Tensor2D;
-      x = tf.add(x, this.project(merged, `${p}.attn.wo`));
-      const h2 = rmsNorm(x, this.param(`${p}.norm2.weight`) as tf.Tensor1D, eps);
-      x = tf.add(x, this.project(geluTanh(this.project(h2, `${p}.mlp.w1`)), `${p}.mlp.w2`));
+      x = this.mlpResidual(tf.add(x, this.project(merged, `${p}.attn.wo`)), p);
     }
     return rmsNorm(x, this.param("norm.weight") as tf.Tensor1D, eps);
   }
@@ -248,7 +239,7 @@ export class Transformer {
    * instead of O(prefix). Dispose it when done.
    */
   decoder(rows: number, maxLen: number): Decoder {
-    const { dModel: D, nHeads: H, nLayers: L, normEps: eps, qkNorm } = this.config;
+    const { dModel: D, nHeads: H, nLayers: L, normEps: eps } = this.config;
     const hd = D / H;
     const rt = this.tables(maxLen);
     const keys: (tf.Tensor4D | undefined)[] = new Array(L).fill(undefined);
@@ -267,14 +258,7 @@ export class Transformer {
         let x = embedding(this.param("embed.weight") as tf.Tensor2D, ids);
         for (let i = 0; i < L; i++) {
           const p = `blocks.${i}`;
-          const h = rmsNorm(x, this.param(`${p}.norm1.weight`) as tf.Tensor1D, eps);
-          let q = this.project(h, `${p}.attn.wq`);
-          let k = this.project(h, `${p}.attn.wk`);
-          const v = this.project(h, `${p}.attn.wv`);
-          if (qkNorm) {
-            q = tf.reshape(rmsNorm(tf.reshape(q, [N, H, hd]), this.param(`${p}.attn.qNorm.weight`) as tf.Tensor1D, eps), [N, D]);
-            k = tf.reshape(rmsNorm(tf.reshape(k, [N, H, hd]), this.param(`${p}.attn.kNorm.weight`) as tf.Tensor1D, eps), [N, D]);
-          }
+          const { q, k, v } = this.queriesKeysValues(x, p);
           const qr = applyRope(tf.reshape(q, [rows, n, D]), cos, sin, rt.rot, rt.rotT);
           const kr = applyRope(tf.reshape(k, [rows, n, D]), cos, sin, rt.rot, rt.rotT);
           const kNew = heads(tf.reshape(kr, [N, D]) as tf.Tensor2D);
@@ -289,9 +273,7 @@ export class Transformer {
           if (mask) scores = tf.add(scores, mask);
           const o = tf.matMul(tf.softmax(scores), vAll); // [rows, H, n, hd]
           const merged = tf.reshape(tf.transpose(o, [0, 2, 1, 3]), [N, D]) as tf.Tensor2D;
-          x = tf.add(x, this.project(merged, `${p}.attn.wo`));
-          const h2 = rmsNorm(x, this.param(`${p}.norm2.weight`) as tf.Tensor1D, eps);
-          x = tf.add(x, this.project(geluTanh(this.project(h2, `${p}.mlp.w1`)), `${p}.mlp.w2`));
+          x = this.mlpResidual(tf.add(x, this.project(merged, `${p}.attn.wo`)), p);
         }
         const last = tf.gather(x, Array.from({ length: rows }, (_, r) => r * n + n - 1)) as tf.Tensor2D;
         const hidden = rmsNorm(last, this.param("norm.weight") as tf.Tensor1D, eps);
@@ -309,6 +291,27 @@ export class Transformer {
         for (const t of [...keys, ...values]) t?.dispose();
       },
     };
+  }
+
+  /** Pre-norm queries, keys and values [N, D] of block `p` (qk-norm applied per head when configured). */
+  private queriesKeysValues(x: tf.Tensor2D, p: string): { q: tf.Tensor2D; k: tf.Tensor2D; v: tf.Tensor2D } {
+    const { dModel: D, nHeads: H, normEps: eps } = this.config;
+    const N = x.shape[0];
+    const h = rmsNorm(x, this.param(`${p}.norm1.weight`) as tf.Tensor1D, eps);
+    let q = this.project(h, `${p}.attn.wq`);
+    let k = this.project(h, `${p}.attn.wk`);
+    const v = this.project(h, `${p}.attn.wv`);
+    if (this.config.qkNorm) {
+      q = tf.reshape(rmsNorm(tf.reshape(q, [N, H, D / H]), this.param(`${p}.attn.qNorm.weight`) as tf.Tensor1D, eps), [N, D]);
+      k = tf.reshape(rmsNorm(tf.reshape(k, [N, H, D / H]), this.param(`${p}.attn.kNorm.weight`) as tf.Tensor1D, eps), [N, D]);
+    }
+    return { q, k, v };
+  }
+
+  /** x + MLP(RMSNorm(x)) for block `p`. */
+  private mlpResidual(x: tf.Tensor2D, p: string): tf.Tensor2D {
+    const h = rmsNorm(x, this.param(`${p}.norm2.weight`) as tf.Tensor1D, this.config.normEps);
+    return tf.add(x, this.project(geluTanh(this.project(h, `${p}.mlp.w1`)), `${p}.mlp.w2`));
   }
 
   /** x W for the named matrix, plus its adapter's (alpha / r) (x A) B when it has one. */

@@ -13,7 +13,7 @@ import { IrlPlugin, irlPlugin, type IrlOptions } from "../../plugins/irl.js";
 import { validateOptions } from "../../plugins/registry.js";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { arg, pct, probe, say, trainRun } from "./common.js";
+import { arg, pct, probe, trainRun } from "./common.js";
 
 const steps = Number(arg("steps", "200"));
 const rewards = arg("rewards", "exact,prefix").split(",") as IrlOptions["reward"][];
