@@ -1,11 +1,12 @@
 /**
  * Reasoning probes on held-out synthetic items, by greedy decoding (and sampling where k > 1):
- * - `math`: exact match of the final `Answer: N`, overall and by difficulty, and maj@k;
+ * - `math`: exact match of the final `Answer: N`, overall and by difficulty, and maj@k; the teacher-forced
+ *   NLL of the reference solution per token (`solutionNll`) and of the answer given the steps (`answerNll`);
  * - `code`: exact match of the program's output after its trace;
  * - `self-consistency`: k samples at temperature T per problem: agreement (share of the most common
  *   answer), answer entropy, and maj@k minus greedy accuracy.
  */
-import { generate } from "../core/model/generate.js";
+import { continuationLogProb, generate } from "../core/model/generate.js";
 import { createRng } from "../core/rng.js";
 import { heldoutCode, heldoutMath, parseAnswer } from "./items.js";
 import type { ProbeContext, ProbeDefinition } from "./types.js";
@@ -39,8 +40,17 @@ export const math: ProbeDefinition = {
     let ok = 0;
     let majOk = 0;
     let lengthSum = 0;
+    let solutionNll = 0;
+    let answerNll = 0;
     for (const item of items) {
       const prompt = `Problem: ${item.question}\nSolution:\n`;
+      // Teacher-forced log-likelihoods (lm-evaluation-harness style): sensitive where exact match is 0.
+      const promptIds = Array.from(ctx.tokenizer.encode(prompt));
+      const solutionIds = Array.from(ctx.tokenizer.encode(item.solution));
+      solutionNll -= continuationLogProb(ctx.model, promptIds, solutionIds) / solutionIds.length;
+      const beforeAnswer = Array.from(ctx.tokenizer.encode(prompt + item.solution.replace(/ -?\d+$/, "")));
+      const answerIds = Array.from(ctx.tokenizer.encode(` ${item.answer}`));
+      answerNll -= continuationLogProb(ctx.model, beforeAnswer, answerIds);
       const greedy = answerOf(ctx, prompt, maxTokens);
       lengthSum += greedy.text.length;
       const right = greedy.answer === String(item.answer);
@@ -54,7 +64,7 @@ export const math: ProbeDefinition = {
         if (majority(samples).answer === String(item.answer)) majOk++;
       }
     }
-    const metrics: Record<string, number> = { accuracy: ok / items.length, meanCompletionChars: lengthSum / items.length };
+    const metrics: Record<string, number> = { accuracy: ok / items.length, meanCompletionChars: lengthSum / items.length, solutionNll: solutionNll / items.length, answerNll: answerNll / items.length };
     for (const [d, v] of [...byDifficulty].sort((a, b) => a[0] - b[0])) metrics[`accuracy.d${d}`] = v.ok / v.n;
     if (k > 1) metrics[`maj@${k}`] = majOk / items.length;
     return { metrics, n: items.length };

@@ -100,13 +100,18 @@ export function sampleGroup(model: Transformer, prompt: ArrayLike<number>, k: nu
   return out;
 }
 
-/** Sum of log-probabilities of `continuation` after `prompt`, in one forward pass. */
-export function continuationLogProb(model: Transformer, prompt: number[], continuation: number[]): number {
-  const ids = [...prompt, ...continuation];
+/**
+ * Sum of log-probabilities of `continuation` after `prompt`, in one forward pass over at most `window`
+ * tokens (the prompt is cut from the left when both do not fit).
+ */
+export function continuationLogProb(model: Transformer, prompt: number[], continuation: number[], window = model.config.contextLength): number {
+  const keep = Math.max(1, Math.min(prompt.length, window + 1 - continuation.length));
+  const head = prompt.slice(prompt.length - keep);
+  const ids = [...head, ...continuation];
   const inputs = Int32Array.from(ids.slice(0, -1));
   const targets = Int32Array.from(ids.slice(1));
   const tokenLoss = tf.tidy(() => model.forward(inputs, targets, 1, inputs.length).tokenLoss.dataSync() as Float32Array);
   let lp = 0;
-  for (let i = prompt.length - 1; i < tokenLoss.length; i++) lp -= tokenLoss[i]!;
+  for (let i = head.length - 1; i < tokenLoss.length; i++) lp -= tokenLoss[i]!;
   return lp;
 }

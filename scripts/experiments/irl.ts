@@ -3,7 +3,8 @@
  * Both start from the bundled base on the default mixture. The irl runs add an RL pass every 4 steps
  * (4 training math prompts x 4 samples at T=1, group-relative REINFORCE, KL 0.02 to the base); the plain
  * run gets as many extra LM steps as the RL passes cost in FLOPs. Reported: pass@1 (greedy exact match)
- * on the held-out synthetic math items, overall and for 1- and 2-operation problems.
+ * on the held-out synthetic math items, overall and for 1- and 2-operation problems, and the teacher-forced
+ * NLL of the reference solutions and answers (sensitive where exact match is still 0).
  * Options: --steps N (default 200), --rewards exact,prefix, --items N (default 60).
  */
 import { trainFlopsPerToken } from "../../core/model/Transformer.js";
@@ -52,7 +53,8 @@ const plain = await trainRun("plain (compute-matched)", { steps: steps + extra, 
 rows.push({ label: `plain mid-training, compute-matched (+${extra} steps)`, steps: steps + extra, rlFlops: 0, math: await mathScore(plain.lastCheckpoint!) });
 
 console.log(`\nHeld-out synthetic math, greedy pass@1 on ${items} items (difficulty 1-6 cycling); one LM step = ${(flopsPerStep / 1e9).toFixed(2)} GFLOP`);
-console.log(["run".padEnd(52), "steps".padStart(6), "RL GFLOP".padStart(10), "pass@1".padStart(8), "d1".padStart(7), "d2".padStart(7), "  RL-pass@1 on training prompts (first -> last third)"].join(""));
+console.log("teacher-forced NLL (nats) of the reference solution per token and of the answer given the steps: lower is better");
+console.log(["run".padEnd(52), "steps".padStart(6), "RL GFLOP".padStart(10), "pass@1".padStart(8), "d1".padStart(7), "d2".padStart(7), "sol. NLL".padStart(10), "ans. NLL".padStart(10), "  RL-pass@1 on training prompts (first -> last third)"].join(""));
 for (const r of rows) {
-  console.log([r.label.padEnd(52), String(r.steps).padStart(6), (r.rlFlops / 1e9).toFixed(1).padStart(10), pct(r.math.accuracy!).padStart(8), pct(r.math["accuracy.d1"] ?? 0).padStart(7), pct(r.math["accuracy.d2"] ?? 0).padStart(7), "  " + (r.trainPass1 ?? "")].join(""));
+  console.log([r.label.padEnd(52), String(r.steps).padStart(6), (r.rlFlops / 1e9).toFixed(1).padStart(10), pct(r.math.accuracy!).padStart(8), pct(r.math["accuracy.d1"] ?? 0).padStart(7), pct(r.math["accuracy.d2"] ?? 0).padStart(7), r.math.solutionNll!.toFixed(4).padStart(10), r.math.answerNll!.toFixed(4).padStart(10), "  " + (r.trainPass1 ?? "")].join(""));
 }
