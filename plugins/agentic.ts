@@ -1,7 +1,8 @@
 /**
  * `agentic`: agentic continual pre-training (AgentFounder 2025). Tool-use trajectories from the data
  * pipeline's simulated tool environment (goal -> thought -> JSON tool call -> observation -> ... -> final
- * answer) replace a share of every batch's sequences, on a schedule (start step, linear ramp).
+ * answer) replace a share of every batch's sequences (specialist rows first, so general replay keeps its
+ * share), on a schedule (start step, linear ramp).
  *
  * Outcome conditioning: each trajectory starts with its outcome ("Outcome: success" / "Outcome:
  * failure"), so the model learns both kinds apart and is prompted with success at test time (the
@@ -64,6 +65,7 @@ export class AgenticPlugin implements MtxPlugin {
   /** Rows of the current batch that are injected trajectories. */
   private injected: number[] = [];
   private pendingCursor: Record<string, unknown> | undefined;
+  private replayGroups = new Set<string>();
 
   constructor(readonly options: AgenticOptions) {}
 
@@ -75,6 +77,7 @@ export class AgenticPlugin implements MtxPlugin {
       const pool = trajectories(PROBE_SEED, o.trajectories, o.failureShare).filter((t) => !isHeldOut(t.task.id, HELDOUT_SHARE));
       const documents = pool.map((t) => ({ id: t.task.id, source: AGENTIC_SOURCE, text: (o.conditioning ? outcomePrefix(t.outcome) : "") + t.text, meta: { outcome: t.outcome } }));
       for (const t of pool) if (t.outcome === "success") this.success.add(t.task.id);
+      this.replayGroups = new Set(run.data.groups.filter((g) => g.replay).map((g) => g.name));
       this.stream = new PackedStream({ documents, tokenizer: run.tokenizer, seqLen: run.model.config.contextLength, batchSize: 1, seed: run.config.seed, label: PLUGIN_NAME, group: PLUGIN_NAME });
       if (this.pendingCursor) this.stream.restore(this.pendingCursor);
       if (!run.resumed) this.step = run.startStep;
@@ -101,8 +104,10 @@ export class AgenticPlugin implements MtxPlugin {
     const targets = batch.targets.slice();
     const samples = [...batch.samples];
     const window = new Int32Array(T + 1);
-    for (let i = 0; i < n; i++) {
-      const row = batch.size - 1 - i;
+    // Replace rows of the specialist groups first (last rows first) so general replay keeps its share.
+    const rows = [...batch.samples.keys()].reverse();
+    const order = [...rows.filter((r) => !this.replayGroups.has(batch.samples[r]!.group ?? "")), ...rows.filter((r) => this.replayGroups.has(batch.samples[r]!.group ?? ""))];
+    for (const row of order.slice(0, n)) {
       const info = this.stream.nextSequence(window);
       inputs.set(window.subarray(0, T), row * T);
       targets.set(window.subarray(1, T + 1), row * T);

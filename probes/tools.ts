@@ -1,6 +1,8 @@
 /**
  * `tool-use`: held-out tasks in the simulated tool environment (the one that generated the training
- * trajectories). `callAccuracy`: the first emitted call (tool name and arguments) matches the reference.
+ * trajectories). `callAccuracy`: the first emitted call (tool name and arguments) matches the reference;
+ * `validCallRate`: the first line is a well-formed Action naming a real tool; `toolAccuracy`: it names
+ * the reference's tool (arguments aside).
  * `successRate`: a full rollout (the model writes Thought/Action lines, the environment answers each
  * Action with an Observation) ends with the right final answer and key-value state. `pass^k` (tau-bench):
  * the share of tasks whose k sampled rollouts all succeed. `condition: "success"` starts every prompt with
@@ -8,7 +10,7 @@
  */
 import { generate } from "../core/model/generate.js";
 import { createRng, type Rng } from "../core/rng.js";
-import { callMatches, parseAction } from "../core/data/synthetic/tools/ToolEnvironment.js";
+import { callMatches, parseAction, TOOLS } from "../core/data/synthetic/tools/ToolEnvironment.js";
 import { taskPrompt, type ToolTask } from "../core/data/synthetic/tools/trajectories.js";
 import type { ToolEnvironment } from "../core/data/synthetic/tools/ToolEnvironment.js";
 import { heldoutTools } from "./items.js";
@@ -53,16 +55,20 @@ export const toolUse: ProbeDefinition = {
     const rng = createRng(ctx.seed, "tool-use");
     const prefix = params.condition ? `Outcome: ${String(params.condition)}\n` : "";
     let calls = 0;
+    let valid = 0;
+    let toolRight = 0;
     let success = 0;
     let allK = 0;
     for (const task of tasks) {
       const first = parseAction(nextLine(ctx, prefix + taskPrompt(task), 0, undefined));
       if (callMatches(task.calls[0]!, first)) calls++;
+      if (first && TOOLS.some((t) => t.name === first.tool)) valid++;
+      if (first?.tool === task.calls[0]!.tool) toolRight++;
       if (rollout(ctx, env, task, prefix, 0, undefined)) success++;
       if (k > 1 && Array.from({ length: k }, () => rollout(ctx, env, task, prefix, Number(params.temperature ?? 0.7), rng)).every(Boolean)) allK++;
     }
     const n = tasks.length;
-    const metrics: Record<string, number> = { callAccuracy: calls / n, successRate: success / n };
+    const metrics: Record<string, number> = { callAccuracy: calls / n, validCallRate: valid / n, toolAccuracy: toolRight / n, successRate: success / n };
     if (k > 1) metrics[`pass^${k}`] = allK / n;
     return { metrics, n };
   },

@@ -2,16 +2,16 @@
  * `npm run experiment:context`: context extension of the bundled base (trained at 128 tokens) to 256.
  * Needle-in-a-haystack at 1x, 2x and 4x the base's context and short-context bits per byte, before and
  * after a short stage at 256 tokens on the `long-context` recipe with RoPE base scaling (ABF, base
- * 10k -> 100k) and, for comparison, YaRN (x2). Options: --steps N (default 200), --variants abf,yarn
- * (also pi, ntk), --trials N per grid cell (default 4), --lr (default 3e-4).
+ * 10k -> 100k). Options: --steps N (default 400), --variants abf (also yarn, pi, ntk, comma-separated,
+ * one stage each), --trials N per grid cell (default 4), --lr (default 6e-4).
  */
 import type { NeedleCell } from "../../probes/needle.js";
 import { arg, pct, probe, say, trainRun } from "./common.js";
 
-const steps = Number(arg("steps", "200"));
-const variants = arg("variants", "abf,yarn").split(",");
+const steps = Number(arg("steps", "400"));
+const variants = arg("variants", "abf").split(",");
 const trials = Number(arg("trials", "4"));
-const lr = Number(arg("lr", "3e-4"));
+const lr = Number(arg("lr", "6e-4"));
 const lengths = [128, 256, 512];
 const depths = [0, 0.25, 0.5, 0.75, 1];
 

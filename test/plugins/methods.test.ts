@@ -108,7 +108,12 @@ describe("agentic injection", () => {
   });
 
   it("replaces the share of each batch with conditioned trajectories, logs the outcome loss, and resumes exactly", async () => {
-    const run = await tinyRun({ steps: 4 }, [new AgenticPlugin({ ...agenticDefaults, failureShare: 0 })]);
+    const groups: string[][] = [];
+    const observer = { name: "observer", apply: (t: { hooks: { stepStart: { tap: (n: string, f: (c: { batch: Batch }) => void) => void } } }) => t.hooks.stepStart.tap("observer", (c) => void groups.push(c.batch.samples.map((s) => s.group ?? ""))) };
+    const run = await tinyRun({ steps: 4 }, [new AgenticPlugin({ ...agenticDefaults, failureShare: 0 }), observer as never]);
+    // The tiny recipe is half replay: the injected rows replace the synthetic ones, replay keeps its 2 rows.
+    for (const g of groups) expect(g.filter((x) => x === "replay").length).toBe(2);
+    for (const g of groups) expect(g.filter((x) => x === "agentic").length).toBe(2);
     for (const m of run.metrics) {
       expect(m.sourceLoss["agent-trajectories"]).toBeDefined();
       expect(m.terms.outcome).toBeGreaterThan(0);
