@@ -74,7 +74,7 @@ async function mtxThroughput(c: BenchConfig, workers = 1) {
     data: { batchSize: c.batch },
     eval: { every: 0, batches: 1 },
     checkpoint: { every: 0 },
-    ...(workers > 1 ? { parallel: { workers } } : {}),
+    ...(workers > 1 ? { parallel: { threads: workers } } : {}),
   });
   const trainer = new Trainer(config, []);
   const { value: summary, peakRssMb } = await peakRss(() => trainer.train());
