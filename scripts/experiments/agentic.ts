@@ -31,9 +31,11 @@ const rows: [string, Awaited<ReturnType<typeof score>>][] = [
   [`mid-training, ${steps} steps`, await score(without.lastCheckpoint!)],
   [`mid-training + agentic (share ${share}), ${steps} steps`, await score(withPlugin.lastCheckpoint!)],
 ];
-console.log(`\nTool-use probe on ${tasks} held-out tasks (greedy): first-call accuracy / rollout success; plain prompt and conditioned on 'Outcome: success'`);
-console.log(["run".padEnd(48), "plain".padStart(16), "conditioned".padStart(16), "general bpb".padStart(22)].join(""));
+console.log(`\nTool-use probe on ${tasks} held-out tasks (greedy), plain prompt | conditioned on 'Outcome: success':`);
+console.log("valid call (a well-formed Action naming a real tool) / right tool / exact first call / rollout success");
+const cells = (m: Record<string, number>) => `${pct(m.validCallRate!)} / ${pct(m.toolAccuracy!)} / ${pct(m.callAccuracy!)} / ${pct(m.successRate!)}`;
+console.log(["run".padEnd(48), "plain".padStart(30), "conditioned".padStart(30), "general bpb".padStart(22)].join(""));
 for (const [label, s] of rows) {
   const d = ((s.bpb - base.bpb) / base.bpb) * 100;
-  console.log([label.padEnd(48), `${pct(s.plain.callAccuracy!)} / ${pct(s.plain.successRate!)}`.padStart(16), `${pct(s.conditioned.callAccuracy!)} / ${pct(s.conditioned.successRate!)}`.padStart(16), `${s.bpb.toFixed(4)} (${d >= 0 ? "+" : ""}${d.toFixed(2)}%)`.padStart(22)].join(""));
+  console.log([label.padEnd(48), cells(s.plain).padStart(30), cells(s.conditioned).padStart(30), `${s.bpb.toFixed(4)} (${d >= 0 ? "+" : ""}${d.toFixed(2)}%)`.padStart(22)].join(""));
 }
