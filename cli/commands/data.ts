@@ -13,6 +13,8 @@ import { BUILTIN_SOURCES } from "../../core/data/sources/catalog.js";
 import { ConfigError } from "../../core/errors.js";
 import { BUNDLED_TOKENIZER } from "../../core/paths.js";
 import { dim, runCommand, yellow } from "../output.js";
+import cliProgress from "cli-progress";
+import { loadRecipe } from "../../core/data/mixture/recipe.js";
 
 export interface DataArgs {
   action: "build" | "inspect" | "sample" | "sources";
@@ -27,12 +29,49 @@ export interface DataArgs {
   json?: boolean;
 }
 
-const log = { info: (m: string) => process.stderr.write(dim(m) + "\n"), warn: (m: string) => process.stderr.write(yellow(m) + "\n") };
+const lines = { info: (m: string) => process.stderr.write(dim(m) + "\n"), warn: (m: string) => process.stderr.write(yellow(m) + "\n") };
+
+/**
+ * The mixture build's log: on a TTY a progress bar over the recipe's sources and its global passes
+ * (near-dedup, decontamination), with notices and warnings printed as lines; otherwise plain lines.
+ */
+function buildLog(recipe: string): { info: (m: string) => void; warn: (m: string) => void; done: () => void } {
+  if (!process.stderr.isTTY) return { ...lines, done: () => {} };
+  let total = 0;
+  try {
+    const r = loadRecipe(recipe).recipe;
+    total = r.groups.reduce((a, g) => a + g.sources.length, 0) + (r.quality.nearDedup ? 1 : 0) + (r.quality.decontaminate ? 1 : 0);
+  } catch {
+    return { ...lines, done: () => {} }; // the build itself reports a bad recipe
+  }
+  const bar = new cliProgress.SingleBar({ format: "data |{bar}| {value}/{total} | {last}", hideCursor: true, stream: process.stderr }, cliProgress.Presets.shades_classic);
+  let started = false;
+  const step = (m: string) => {
+    if (!started) bar.start(total, 0, { last: "" });
+    started = true;
+    bar.increment(1, { last: m.slice(0, 60) });
+  };
+  return {
+    info: (m) => (/^(source |near-dedup|decontamination)/.test(m) ? step(m) : lines.info(m)),
+    warn: lines.warn,
+    done: () => started && bar.stop(),
+  };
+}
+
+/** prepareMixture with the build's progress shown on a TTY (nothing to show when it comes from the cache). */
+function mixtureOf(a: DataArgs) {
+  const log = buildLog(a.recipe ?? "bundled");
+  try {
+    return prepareMixture(a.recipe ?? "bundled", { strict: a.strict, cache: a.cache, log });
+  } finally {
+    log.done();
+  }
+}
 
 /** Build shards and a manifest into `out` (written to a temporary directory, then renamed). */
 export function build(a: DataArgs): DataManifest {
   if (!a.out) throw new ConfigError("mtx data build needs --out DIR");
-  const { mixture } = prepareMixture(a.recipe ?? "bundled", { strict: a.strict, cache: a.cache, log });
+  const { mixture } = mixtureOf(a);
   const manifest = dataManifest(mixture, Tokenizer.load(BUNDLED_TOKENIZER));
   const out = resolve(a.out);
   const tmp = `${out}.tmp-${process.pid}`;
@@ -56,12 +95,12 @@ export function inspect(a: DataArgs): DataManifest {
     if (!existsSync(path)) throw new ConfigError(`'${a.dir}' is not a built data directory (no manifest.json); build one with 'mtx data build --recipe FILE --out DIR'`);
     return JSON.parse(readFileSync(path, "utf8")) as DataManifest;
   }
-  const { mixture } = prepareMixture(a.recipe ?? "bundled", { strict: a.strict, cache: a.cache, log });
+  const { mixture } = mixtureOf(a);
   return dataManifest(mixture, Tokenizer.load(BUNDLED_TOKENIZER), { sample: 50 });
 }
 
 export function sample(a: DataArgs): { id: string; group?: string; source: string; text: string }[] {
-  const { mixture } = prepareMixture(a.recipe ?? "bundled", { strict: a.strict, cache: a.cache, log });
+  const { mixture } = mixtureOf(a);
   const tokenizer = Tokenizer.load(BUNDLED_TOKENIZER);
   const seqLen = a.seqLen ?? 128;
   const stream = new MixtureStream({ groups: mixture.groups, tokenizer, seqLen, batchSize: 1, seed: a.seed ?? 1234 });

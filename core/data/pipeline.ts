@@ -38,7 +38,8 @@ export function prepareMixture(spec: string, opts: { strict?: boolean; cache?: b
   const seen = opts.cache === false ? undefined : inProcess.get(key);
   if (seen) return { loaded, mixture: seen, cached: true };
   const hit = opts.cache === false ? undefined : readCachedMixture(key, loaded.recipe);
-  const mixture = hit ?? buildMixture(loaded.recipe, { strict: opts.strict, cwd });
+  const log = opts.log;
+  const mixture = hit ?? buildMixture(loaded.recipe, { strict: opts.strict, cwd, log: log ? (line) => log.info(line) : undefined });
   if (!hit && opts.cache !== false) writeCachedMixture(key, mixture);
   if (opts.cache !== false) inProcess.set(key, mixture);
   return { loaded, mixture, cached: !!hit };
