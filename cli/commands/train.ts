@@ -128,11 +128,10 @@ export async function run(a: TrainArgs): Promise<RunSummary> {
   }
 }
 
-/** The run's report.html, written at the end of every run (completed, halted, stopped or failed). */
-async function writeReportQuietly(out: string, log: { info(m: string): void; warn(m: string): void }): Promise<void> {
+/** The run's report.html, written at the end of every run (completed, halted, stopped or failed); its path is in the summary. */
+async function writeReportQuietly(out: string, log: { warn(m: string): void }): Promise<void> {
   try {
-    const { path } = await writeRunReport(out);
-    log.info(`report: ${path}`);
+    await writeRunReport(out);
   } catch (error) {
     log.warn(`could not write the run report: ${describeError(error)}`);
   }
@@ -140,7 +139,7 @@ async function writeReportQuietly(out: string, log: { info(m: string): void; war
 
 function report(s: RunSummary, json: boolean): void {
   if (json) {
-    process.stdout.write(JSON.stringify(s) + "\n");
+    process.stdout.write(JSON.stringify({ ...s, report: join(s.runDir, "report.html") }) + "\n");
     return;
   }
   const lines = [

@@ -54,7 +54,7 @@ function lineLayer(values: Record<string, unknown>[], y: string, yTitle: string,
     x: { field: "step", type: "quantitative", title: "step" },
     y: { field: y, type: "quantitative", title: yTitle, scale: opts.scale?.type === "log" ? opts.scale : { zero: false, ...opts.scale } },
   };
-  if (opts.seriesField) encoding.color = { field: opts.seriesField, type: "nominal", title: null };
+  if (opts.seriesField) encoding.color = { field: opts.seriesField, type: "nominal", title: null, legend: { labelLimit: 320 } };
   return { data: { values }, mark: { type: "line", strokeWidth: 1.5, ...(opts.color ? { color: opts.color } : {}) }, encoding };
 }
 
