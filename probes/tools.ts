@@ -1,8 +1,8 @@
 /**
  * `tool-use`: held-out tasks in the simulated tool environment (the one that generated the training
  * trajectories). `callAccuracy`: the first emitted call (tool name and arguments) matches the reference;
- * `validCallRate`: the first line is a well-formed Action naming a real tool; `toolAccuracy`: it names
- * the reference's tool (arguments aside).
+ * `validCallRate`: the first line is a well-formed Action naming a real tool; `toolAccuracy`: the first
+ * Action line names the reference's tool, even if its JSON is malformed (the format is learnt first).
  * `successRate`: a full rollout (the model writes Thought/Action lines, the environment answers each
  * Action with an Observation) ends with the right final answer and key-value state. `pass^k` (tau-bench):
  * the share of tasks whose k sampled rollouts all succeed. `condition: "success"` starts every prompt with
@@ -60,10 +60,11 @@ export const toolUse: ProbeDefinition = {
     let success = 0;
     let allK = 0;
     for (const task of tasks) {
-      const first = parseAction(nextLine(ctx, prefix + taskPrompt(task), 0, undefined));
+      const firstText = nextLine(ctx, prefix + taskPrompt(task), 0, undefined);
+      const first = parseAction(firstText);
       if (callMatches(task.calls[0]!, first)) calls++;
       if (first && TOOLS.some((t) => t.name === first.tool)) valid++;
-      if (first?.tool === task.calls[0]!.tool) toolRight++;
+      if (/Action:\s*\{\s*"tool"\s*:\s*"([a-z_]+)"/.exec(firstText)?.[1] === task.calls[0]!.tool) toolRight++;
       if (rollout(ctx, env, task, prefix, 0, undefined)) success++;
       if (k > 1 && Array.from({ length: k }, () => rollout(ctx, env, task, prefix, Number(params.temperature ?? 0.7), rng)).every(Boolean)) allK++;
     }

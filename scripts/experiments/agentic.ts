@@ -3,14 +3,14 @@
  * from the bundled base on the default mixture (which has no trajectories). Reported: the tool-use probe
  * on held-out tasks (first-call accuracy, full-rollout success), prompted plainly and conditioned on
  * success, and held-out general bits per byte against the base.
- * Options: --steps N (default 200), --share S (default 0.25), --tasks N (default 30).
+ * Options: --steps N (default 400), --share S (default 0.5), --tasks N (default 30).
  */
 import { agenticPlugin, AgenticPlugin, type AgenticOptions } from "../../plugins/agentic.js";
 import { validateOptions } from "../../plugins/registry.js";
 import { arg, pct, probe, trainRun } from "./common.js";
 
-const steps = Number(arg("steps", "200"));
-const share = Number(arg("share", "0.25"));
+const steps = Number(arg("steps", "400"));
+const share = Number(arg("share", "0.5"));
 const tasks = Number(arg("tasks", "30"));
 
 async function score(checkpoint: string) {
