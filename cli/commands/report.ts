@@ -5,7 +5,7 @@ import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { ExitCodes } from "../../core/errors.js";
 import { metricsCsv, writeTensorboard } from "../../core/report/exports.js";
 import { runReport, type RenderedPlot } from "../../core/report/html.js";
-import { loadRun } from "../../core/report/loadRun.js";
+import { loadRun, type RunRecord } from "../../core/report/loadRun.js";
 import { svgToPng } from "../../core/report/render.js";
 import { runCommand } from "../output.js";
 
@@ -28,15 +28,15 @@ export function writePngs(plots: RenderedPlot[], dir: string): string[] {
   });
 }
 
-/** Write RUN/report.html (or `out`) atomically; returns the path and the plots. */
-export async function writeRunReport(runDir: string, out?: string): Promise<{ path: string; plots: RenderedPlot[] }> {
+/** Write RUN/report.html (or `out`) atomically; returns the path, the plots and the run it read. */
+export async function writeRunReport(runDir: string, out?: string): Promise<{ path: string; plots: RenderedPlot[]; run: RunRecord }> {
   const run = loadRun(runDir);
   const report = await runReport(run);
   const path = resolve(out ?? join(run.dir, "report.html"));
   const tmp = `${path}.tmp-${process.pid}`;
   writeFileSync(tmp, report.html);
   renameSync(tmp, path);
-  return { path, plots: report.plots };
+  return { path, plots: report.plots, run };
 }
 
 export const command: CommandModule<object, ReportArgs> = {
@@ -52,14 +52,14 @@ export const command: CommandModule<object, ReportArgs> = {
       .option("json", { type: "boolean", default: false, describe: "Print what was written as JSON" }) as Argv<ReportArgs>,
   handler: (argv: ArgumentsCamelCase<ReportArgs>) =>
     runCommand(async () => {
-      const { path, plots } = await writeRunReport(argv.run, argv.out);
+      const { path, plots, run } = await writeRunReport(argv.run, argv.out);
       const written: Record<string, unknown> = { report: path, plots: plots.map((p) => p.id) };
       if (argv.png) written.png = writePngs(plots, resolve(argv.png));
       if (argv.csv) {
-        writeFileSync(resolve(argv.csv), metricsCsv(loadRun(argv.run)));
+        writeFileSync(resolve(argv.csv), metricsCsv(run));
         written.csv = resolve(argv.csv);
       }
-      if (argv.tensorboard) written.tensorboard = writeTensorboard(loadRun(argv.run), resolve(argv.tensorboard));
+      if (argv.tensorboard) written.tensorboard = writeTensorboard(run, resolve(argv.tensorboard));
       if (argv.json) process.stdout.write(JSON.stringify(written) + "\n");
       else for (const [k, v] of Object.entries(written)) process.stdout.write(`${k}: ${Array.isArray(v) ? v.join(", ") : String(v)}\n`);
       return ExitCodes.ok;

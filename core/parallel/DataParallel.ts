@@ -5,7 +5,6 @@
  * (the mean over the whole batch, as one process computes it) in a fixed order, so runs stay
  * deterministic. wasm threads are off under Node; this is how training uses more than one core.
  */
-import * as tf from "@tensorflow/tfjs";
 import { Worker } from "node:worker_threads";
 import type { BackendChoice } from "../backend.js";
 import type { ModelConfig } from "../config/types.js";
@@ -28,12 +27,10 @@ export class DataParallel {
   private readonly replicas: Replica[] = [];
   private readonly weights: Float32Array;
   private readonly offsets: Map<string, number>;
-  private readonly total: number;
 
   private constructor(private readonly model: Transformer, count: number) {
     const l = layout(model.specs);
     this.offsets = l.offsets;
-    this.total = l.total;
     this.weights = new Float32Array(new SharedArrayBuffer(4 * l.total));
     for (let i = 0; i < count; i++) {
       this.replicas.push({ worker: new Worker(GRADIENT_WORKER), grads: new Float32Array(new SharedArrayBuffer(4 * l.total)) });
@@ -83,14 +80,8 @@ export class DataParallel {
     });
   }
 
-  /** Gradient tensors of a shard by variable name, for averaging with the main thread's. */
-  static tensors(model: Transformer, grads: Map<string, Float32Array>): Map<string, tf.Tensor> {
-    return new Map([...grads].map(([name, g]) => [name, tf.tensor(g, model.param(name).shape, "float32")]));
-  }
-
   async close(): Promise<void> {
     await Promise.all(this.replicas.map((r) => r.worker.terminate()));
     this.replicas.length = 0;
-    void this.total;
   }
 }

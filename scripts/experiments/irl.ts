@@ -12,8 +12,7 @@ import { loadCheckpoint } from "../../core/checkpoint/Checkpoint.js";
 import { BUNDLED_BASE } from "../../core/paths.js";
 import { IrlPlugin, irlPlugin, type IrlOptions } from "../../plugins/irl.js";
 import { validateOptions } from "../../plugins/registry.js";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
+import { loadRun } from "../../core/report/loadRun.js";
 import { arg, pct, probe, trainRun } from "./common.js";
 
 const steps = Number(arg("steps", "200"));
@@ -29,20 +28,15 @@ async function mathScore(checkpoint: string) {
   return r!.metrics;
 }
 
-function lastMetric(runDir: string, key: string): number {
-  const lines = readFileSync(join(runDir, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, number>);
-  return [...lines].reverse().find((m) => m[key] !== undefined)?.[key] ?? 0;
-}
-
 const rows: { label: string; steps: number; rlFlops: number; math: Record<string, number>; trainPass1?: string }[] = [];
 rows.push({ label: "base", steps: 0, rlFlops: 0, math: await mathScore("bundled") });
 let maxRlFlops = 0;
 for (const reward of rewards) {
   const opts = validateOptions(irlPlugin, { reward }) as unknown as IrlOptions;
   const s = await trainRun(`irl-${reward}`, { steps, data: { batchSize: batch } }, [new IrlPlugin(opts)]);
-  const rlFlops = lastMetric(s.runDir, "irl.flops");
+  const lines = loadRun(s.runDir).metrics as unknown as Record<string, number>[];
+  const rlFlops = [...lines].reverse().find((m) => m["irl.flops"] !== undefined)?.["irl.flops"] ?? 0;
   maxRlFlops = Math.max(maxRlFlops, rlFlops);
-  const lines = readFileSync(join(s.runDir, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, number>);
   const p1 = lines.filter((m) => m["irl.pass1"] !== undefined).map((m) => m["irl.pass1"]!);
   const third = Math.max(1, Math.floor(p1.length / 3));
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
