@@ -4,6 +4,7 @@ import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
 import { ErrorCodes, ExitCodes, MtxError } from "../core/errors.js";
 import { packageVersion } from "../core/paths.js";
+import * as backend from "./commands/backend.js";
 import * as config from "./commands/config.js";
 import * as data from "./commands/data.js";
 import * as gate from "./commands/gate.js";
@@ -34,6 +35,7 @@ try {
     .command(report.command)
     .command(compare.command)
     .command(plugins.command)
+    .command(backend.command)
     .demandCommand(1, "Name a command (see --help).")
     .recommendCommands()
     .strict()

@@ -4,7 +4,7 @@
  * config -> trainer -> hooks -> plugins -> verdicts back to the trainer.
  */
 import * as tf from "@tensorflow/tfjs";
-import { describeBackend, initBackend, type BackendInfo } from "./backend.js";
+import { describeBackend, initBackend, kernelsInUse, type BackendInfo } from "./backend.js";
 import { latestGoodCheckpoint, listCheckpoints, loadCheckpoint, saveCheckpoint, stepDirName, type CheckpointState, type CheckpointTag, type LoadedCheckpoint } from "./checkpoint/Checkpoint.js";
 import type { EffectiveConfig, ModelConfig } from "./config/types.js";
 import type { Batch } from "./data/batch.js";
@@ -20,6 +20,7 @@ import { createHooks, type EvalResult, type LossContext, type RunStatus, type Ru
 import { guardTaps } from "./interceptor.js";
 import { freezePlan } from "./model/freeze.js";
 import { DataParallel } from "./parallel/DataParallel.js";
+import { setNativeThreads } from "./native/kernels.js";
 import { Transformer, ropeSpec, trainFlopsPerToken } from "./model/Transformer.js";
 import { AdamW } from "./optim/AdamW.js";
 import { learningRate, type ResolvedSchedule } from "./optim/schedules.js";
@@ -374,17 +375,14 @@ export class Trainer implements TrainerApi {
       return;
     }
     this.dataParallel = await DataParallel.start(this.model, threads - 1, this.config.backend);
+    // One OpenBLAS thread per replica: the replicas already fill the cores, and OpenBLAS's pool is per process.
+    setNativeThreads(1);
   }
 
   /** The kernels in use, printed at start and recorded in summary.json. */
   kernels(): Record<string, string | number> {
-    const wasm = this.backend?.name === "wasm";
     return {
-      backend: this.backend ? describeBackend(this.backend) : "none",
-      matmul: wasm ? "2-D MatMul on XNNPACK, backward with explicit transposes (customGrad linear)" : "backend MatMul",
-      attention: "rank-3 batched MatMul with a causal mask (customGrad)",
-      embedding: "gather forward, scatter-add backward (customGrad)",
-      decoding: "key/value cache",
+      ...kernelsInUse(this.backend),
       dataParallelThreads: this.dataParallel ? this.dataParallel.workers + 1 : 1,
     };
   }
@@ -831,6 +829,7 @@ export class Trainer implements TrainerApi {
     } catch (error) {
       this.log.warn(`shutdown: ${describeError(error)}`);
     }
+    if (this.dataParallel) setNativeThreads(0);
     await this.dataParallel?.close();
     this.optimizer?.dispose();
     this.model?.dispose();

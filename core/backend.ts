@@ -5,6 +5,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { BackendError } from "./errors.js";
+import { nativeStatus, useNativeKernels } from "./native/kernels.js";
 
 export type BackendChoice = "auto" | "wasm" | "cpu" | "tensorflow" | "tensorflow-gpu";
 
@@ -36,7 +37,14 @@ async function useWasm(requested: BackendChoice): Promise<BackendInfo> {
   await tf.ready();
   const simd = await tf.env().getAsync("WASM_HAS_SIMD_SUPPORT");
   // wasm threads are disabled under Node: the threaded build needs SharedArrayBuffer workers tfjs does not start.
-  return { requested, name: "wasm", package: "@tensorflow/tfjs-backend-wasm", features: [simd ? "simd" : "no-simd", "1 thread"] };
+  const features = [simd ? "simd" : "no-simd", "1 wasm thread"];
+  if (useNativeKernels(true)) {
+    const s = nativeStatus();
+    features.push(`native ${s.kernels.join("/")} (${s.blas === "openblas" ? `OpenBLAS, ${s.threads} threads` : "built-in sgemm"})`);
+  } else {
+    features.push(`no native kernels: ${nativeStatus().reason}`);
+  }
+  return { requested, name: "wasm", package: "@tensorflow/tfjs-backend-wasm", features };
 }
 
 /**
@@ -99,8 +107,24 @@ export function backendInfo(): BackendInfo | undefined {
   return current;
 }
 
-/** One line for logs: `wasm (@tensorflow/tfjs-backend-wasm; simd, 1 thread)`. */
+/** One line for logs: `wasm (@tensorflow/tfjs-backend-wasm; simd, 1 wasm thread, native ...)`. */
 export function describeBackend(info: BackendInfo): string {
   const f = info.features.length ? `; ${info.features.join(", ")}` : "";
   return `${info.name} (${info.package}${f})`;
+}
+
+/** How each part of the model computes on `info`'s backend: printed at start and kept in summary.json. */
+export function kernelsInUse(info: BackendInfo | undefined): Record<string, string> {
+  const wasm = info?.name === "wasm";
+  const native = nativeStatus();
+  const fast = wasm && native.active;
+  const sgemm = native.blas === "openblas" ? `OpenBLAS sgemm, ${native.threads} thread${native.threads === 1 ? "" : "s"}` : "built-in sgemm";
+  return {
+    backend: info ? describeBackend(info) : "none",
+    matmul: !wasm ? "backend MatMul" : fast ? `native BatchMatMul (${sgemm}), transposes as flags` : "2-D MatMul on XNNPACK, backward with explicit transposes (customGrad linear)",
+    attention: fast ? "native fused causal attention on [B, T, D] (customGrad)" : "rank-3 batched MatMul with a causal mask (customGrad)",
+    transcendentals: fast ? "native Tanh and Exp (libmvec)" : "backend",
+    embedding: "gather forward, scatter-add backward (customGrad)",
+    decoding: "key/value cache",
+  };
 }

@@ -17,6 +17,7 @@ import { join, resolve } from "node:path";
 import { validateConfig } from "../core/config/loadConfig.js";
 import type { StepMetrics } from "../core/hooks.js";
 import { initBackend } from "../core/backend.js";
+import { nativeStatus, useNativeKernels } from "../core/native/kernels.js";
 import { loadCheckpoint, saveCheckpoint, type CheckpointState } from "../core/checkpoint/Checkpoint.js";
 import { trainFlopsPerToken, Transformer } from "../core/model/Transformer.js";
 import { createRng } from "../core/rng.js";
@@ -48,6 +49,7 @@ const arg = (name: string, fallback: string) => {
   return i >= 0 ? process.argv[i + 1]! : fallback;
 };
 const timedSteps = Number(arg("steps", "12"));
+const throughputOnly = process.argv.includes("--throughput-only");
 const warmup = 3;
 
 /** Peak resident memory (MB) while `work` runs, sampled every 50 ms. */
@@ -111,8 +113,18 @@ async function stepTime(plugins: MtxPlugin[], steps: number): Promise<number> {
 }
 
 const rows: Record<string, unknown>[] = [];
+await initBackend("auto");
+const native = nativeStatus();
 for (const c of CONFIGS) {
   const label = `V${c.vocab} D${c.dModel} L${c.nLayers} H${c.nHeads} T${c.seqLen} B${c.batch}`;
+  // The plain wasm kernels first (the native ones off), as the baseline the native kernels are measured against.
+  let plain: Awaited<ReturnType<typeof mtxThroughput>> | undefined;
+  if (native.active) {
+    process.stderr.write(`bench ${c.name} (${label}): mtx, plain wasm kernels, 1 thread...\n`);
+    useNativeKernels(false);
+    plain = await mtxThroughput(c, 1);
+    useNativeKernels(true);
+  }
   process.stderr.write(`bench ${c.name} (${label}): mtx, 1 thread...\n`);
   const m1 = await mtxThroughput(c, 1);
   process.stderr.write(`bench ${c.name} (${label}): mtx, 2 data-parallel threads...\n`);
@@ -124,6 +136,9 @@ for (const c of CONFIGS) {
     config: c.name,
     shape: label,
     mtxBackend: m1.backend,
+    plainWasmTokPerS: plain ? Math.round(plain.tokPerS) : null,
+    plainWasmGflops: plain ? +plain.gflops.toFixed(2) : null,
+    nativeSpeedup: plain ? +(m1.tokPerS / plain.tokPerS).toFixed(2) : null,
     kernels: m2.kernels,
     mtxTokPerS: Math.round(m1.tokPerS),
     mtxGflops: +m1.gflops.toFixed(2),
@@ -139,9 +154,24 @@ for (const c of CONFIGS) {
   });
 }
 
+const line = (cells: string[], widths: number[]) => cells.map((c, i) => c.padEnd(widths[i] ?? 10)).join(" ");
+const w = [9, 29, 17, 17, 17, 17, 9, 9];
+function printThroughput(): void {
+  console.log(line(["config", "shape", "plain wasm 1t", "mtx 1 thread", "mtx 2 threads", "PyTorch peer", "ratio 1t", "ratio 2t"], w));
+  console.log(line(["", "", "tok/s (GFLOP/s)", "tok/s (GFLOP/s)", "tok/s (GFLOP/s)", "tok/s (GFLOP/s)", "mtx/peer", "mtx/peer"], w));
+  for (const r of rows) {
+    const plainCell = r.plainWasmTokPerS ? `${r.plainWasmTokPerS} (${r.plainWasmGflops})` : "n/a";
+    console.log(line([String(r.config), String(r.shape), plainCell, `${r.mtxTokPerS} (${r.mtxGflops})`, `${r.mtx2TokPerS} (${r.mtx2Gflops})`, r.peerTokPerS ? `${r.peerTokPerS} (${r.peerGflops})` : "n/a", String(r.ratio ?? "n/a"), String(r.ratio2 ?? "n/a")], w));
+  }
+  for (const r of rows) console.log(`  ${r.config}: mtx on ${r.mtxBackend}, peak RSS ${r.mtxPeakRssMb} MB (1 thread) / ${r.mtx2PeakRssMb} MB (2 threads); native kernels ${r.nativeSpeedup ? `${r.nativeSpeedup}x plain wasm` : `off (${native.reason})`}; peer: ${r.peer}`);
+}
+if (throughputOnly) {
+  printThroughput();
+  process.exit(0);
+}
+
 // Checkpoint save and load time against size (weights + AdamW moments in F32), per config.
 const checkpointRows: Record<string, unknown>[] = [];
-await initBackend("auto");
 for (const c of CONFIGS) {
   const cfg = { vocabSize: c.vocab, dModel: c.dModel, nLayers: c.nLayers, nHeads: c.nHeads, contextLength: c.seqLen, ropeBase: 1e4, qkNorm: false, zLoss: 0, tiedEmbeddings: false, normEps: 1e-5, initStd: 0.02 };
   const model = Transformer.init(cfg, createRng(1, "bench"));
@@ -178,14 +208,7 @@ for (const workers of [1, 2]) {
   await pool.close();
 }
 
-const line = (cells: string[], widths: number[]) => cells.map((c, i) => c.padEnd(widths[i] ?? 10)).join(" ");
-const w = [9, 29, 17, 17, 17, 11, 11];
-console.log(line(["config", "shape", "mtx 1 thread", "mtx 2 threads", "PyTorch peer", "ratio 1t", "ratio 2t"], w));
-console.log(line(["", "", "tok/s (GFLOP/s)", "tok/s (GFLOP/s)", "tok/s (GFLOP/s)", "mtx/peer", "mtx/peer"], w));
-for (const r of rows) {
-  console.log(line([String(r.config), String(r.shape), `${r.mtxTokPerS} (${r.mtxGflops})`, `${r.mtx2TokPerS} (${r.mtx2Gflops})`, r.peerTokPerS ? `${r.peerTokPerS} (${r.peerGflops})` : "n/a", String(r.ratio ?? "n/a"), String(r.ratio2 ?? "n/a")], w));
-}
-for (const r of rows) console.log(`  ${r.config}: mtx on ${r.mtxBackend}, peak RSS ${r.mtxPeakRssMb} MB (1 thread) / ${r.mtx2PeakRssMb} MB (2 threads); peer: ${r.peer}`);
+printThroughput();
 for (const c of checkpointRows) console.log(`checkpoint ${c.config}: ${c.megabytes} MB saved in ${c.saveMs} ms (${c.saveMBps} MB/s), loaded and verified in ${c.loadMs} ms (${c.loadMBps} MB/s)`);
 console.log(`probe suite ci (base vs itself): ${suiteTimes.workers1} s with 1 worker, ${suiteTimes.workers2} s with 2 workers (speed-up ${(suiteTimes.workers1! / suiteTimes.workers2!).toFixed(2)}x)`);
 console.log(`harness overhead (default run, ${overhead.steps} steps): step ${overhead.stepMsOff} ms without plugins, ${overhead.stepMsOn} ms with drift,spike: ratio ${overhead.ratio} (${((overhead.ratio - 1) * 100).toFixed(1)}%)`);

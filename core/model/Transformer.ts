@@ -11,7 +11,8 @@ import type { AdapterSpec, ModelConfig } from "../config/types.js";
 import { matchesPattern } from "../optim/AdamW.js";
 import { ConfigError } from "../errors.js";
 import type { Rng } from "../rng.js";
-import { applyRope, causalAttention, crossEntropy, embedding, geluTanh, linear, rmsNorm } from "./layers.js";
+import { applyRope, causalAttention, crossEntropy, embedding, fusedCausalAttention, geluTanh, linear, rmsNorm } from "./layers.js";
+import { nativeKernelsActive } from "../native/kernels.js";
 import { ropeTables, type RopeSpec, type RopeTables } from "./rope.js";
 
 export type ParamKind = "embedding" | "matrix" | "norm" | "adapter";
@@ -218,14 +219,19 @@ export class Transformer {
     const rt = this.tables(seqLen);
     const toHeads = (x: tf.Tensor2D) =>
       tf.reshape(tf.transpose(tf.reshape(x, [batch, seqLen, H, hd]), [0, 2, 1, 3]), [batch * H, seqLen, hd]) as tf.Tensor3D;
+    const fused = nativeKernelsActive();
     let x = embedding(this.param("embed.weight") as tf.Tensor2D, ids);
     for (let i = 0; i < L; i++) {
       const p = `blocks.${i}`;
       const { q, k, v } = this.queriesKeysValues(x, p);
       const qr = applyRope(tf.reshape(q, [batch, seqLen, D]), rt.cos, rt.sin, rt.rot, rt.rotT);
       const kr = applyRope(tf.reshape(k, [batch, seqLen, D]), rt.cos, rt.sin, rt.rot, rt.rotT);
-      const o = causalAttention(toHeads(tf.reshape(qr, [N, D])), toHeads(tf.reshape(kr, [N, D])), toHeads(v), rt.mask);
-      const merged = tf.reshape(tf.transpose(tf.reshape(o, [batch, H, seqLen, hd]), [0, 2, 1, 3]), [N, D]) as tf.Tensor2D;
+      const merged = fused
+        ? (tf.reshape(fusedCausalAttention(qr, kr, tf.reshape(v, [batch, seqLen, D]), H), [N, D]) as tf.Tensor2D)
+        : (tf.reshape(
+            tf.transpose(tf.reshape(causalAttention(toHeads(tf.reshape(qr, [N, D])), toHeads(tf.reshape(kr, [N, D])), toHeads(v), rt.mask), [batch, H, seqLen, hd]), [0, 2, 1, 3]),
+            [N, D],
+          ) as tf.Tensor2D);
       x = this.mlpResidual(tf.add(x, this.project(merged, `${p}.attn.wo`)), p);
     }
     return rmsNorm(x, this.param("norm.weight") as tf.Tensor1D, eps);

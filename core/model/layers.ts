@@ -7,8 +7,12 @@
  * `tf.transpose` calls so every MatMul is the fast kind. wasm also has no UnsortedSegmentSum kernel, so
  * `tf.gather` has no gradient there: the embedding's backward is a scatter-add done in JS.
  * Each custom gradient is checked against autograd on the 'cpu' backend in test/core/model/layers.test.ts.
+ *
+ * With the native kernels (core/native) every MatMul layout is fast, so the transposes are passed as MatMul
+ * flags instead of being materialised, and attention runs as one fused kernel on the [B, T, D] layout.
  */
 import * as tf from "@tensorflow/tfjs";
+import { ATTENTION_GRAD_KERNEL, ATTENTION_KERNEL, nativeKernelsActive } from "../native/kernels.js";
 
 type GradFn = (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor[];
 
@@ -31,6 +35,7 @@ export function linear(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
       gradFunc: (dy, saved) => {
         const [xs, ws] = saved as [tf.Tensor2D, tf.Tensor2D];
         const g = dy as tf.Tensor2D;
+        if (nativeKernelsActive()) return [tf.matMul(g, ws, false, true), tf.matMul(xs, g, true, false)];
         return [tf.matMul(g, tf.transpose(ws)), tf.matMul(tf.transpose(xs), g)];
       },
     };
@@ -72,7 +77,8 @@ export function rmsNorm<T extends tf.Tensor>(x: T, gain: tf.Tensor1D, eps: numbe
 export function geluTanh<T extends tf.Tensor>(x: T): T {
   return tf.tidy(() => {
     const c = Math.sqrt(2 / Math.PI);
-    const inner = tf.mul(c, tf.add(x, tf.mul(0.044715, tf.pow(x, 3))));
+    // x*x*x, not pow(x, 3): wasm's Pow is a scalar loop ~20x slower than two multiplies.
+    const inner = tf.mul(c, tf.add(x, tf.mul(0.044715, tf.mul(tf.mul(x, x), x))));
     return tf.mul(tf.mul(0.5, x), tf.add(1, tf.tanh(inner))) as T;
   });
 }
@@ -124,6 +130,27 @@ export function causalAttention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, 
         const dQ = tf.matMul(dS, ks);
         const dK = tf.matMul(tf.transpose(dS, [0, 2, 1]), qs);
         return [dQ, dK, dV];
+      },
+    };
+  });
+  return f(q, k, v) as tf.Tensor3D;
+}
+
+/**
+ * Causal attention as one native kernel on q, k, v [B, T, D] with D = heads * hd (the layout the
+ * projections produce, so no head transposes): the same function as {@link causalAttention} on the
+ * split heads. Forward keeps the probabilities for the backward kernel. Needs the native kernels.
+ */
+export function fusedCausalAttention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, heads: number): tf.Tensor3D {
+  const attrs = { heads, scale: 1 / Math.sqrt(q.shape[2] / heads) };
+  const f = customOp(3, ([qIn, kIn, vIn], save) => {
+    const [out, probs] = tf.engine().runKernel(ATTENTION_KERNEL, { q: qIn!, k: kIn!, v: vIn! }, attrs) as tf.Tensor[];
+    save([qIn!, kIn!, vIn!, probs!]);
+    return {
+      value: out!,
+      gradFunc: (dy, saved) => {
+        const [qs, ks, vs, ps] = saved;
+        return tf.engine().runKernel(ATTENTION_GRAD_KERNEL, { q: qs!, k: ks!, v: vs!, probs: ps!, dy }, attrs) as tf.Tensor[];
       },
     };
   });
