@@ -122,9 +122,10 @@ export function kernelsInUse(info: BackendInfo | undefined): Record<string, stri
   return {
     backend: info ? describeBackend(info) : "none",
     matmul: !wasm ? "backend MatMul" : fast ? `native BatchMatMul (${sgemm}), transposes as flags` : "2-D MatMul on XNNPACK, backward with explicit transposes (customGrad linear)",
-    attention: fast ? "native fused causal attention on [B, T, D] (customGrad)" : "rank-3 batched MatMul with a causal mask (customGrad)",
-    transcendentals: fast ? "native Tanh and Exp (libmvec)" : "backend",
-    embedding: "gather forward, scatter-add backward (customGrad)",
+    attention: fast ? `native fused causal attention on [B, T, D], ${native.threads} thread${native.threads === 1 ? "" : "s"} over heads (customGrad)` : "rank-3 batched MatMul with a causal mask (customGrad)",
+    layers: fast ? "native fused RMSNorm, GELU and cross-entropy, forward and backward (customGrad)" : "tfjs ops (RMSNorm, GELU by autograd; cross-entropy customGrad)",
+    elementwise: fast ? "tfjs kernels; Tanh and Exp native (libmvec); Identity and Cast share data instead of copying" : "tfjs kernels",
+    embedding: fast ? "native gather and scatter-add (customGrad)" : "gather forward, scatter-add backward in JS (customGrad)",
     decoding: "key/value cache",
   };
 }

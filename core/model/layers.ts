@@ -9,10 +9,23 @@
  * Each custom gradient is checked against autograd on the 'cpu' backend in test/core/model/layers.test.ts.
  *
  * With the native kernels (core/native) every MatMul layout is fast, so the transposes are passed as MatMul
- * flags instead of being materialised, and attention runs as one fused kernel on the [B, T, D] layout.
+ * flags instead of being materialised; attention, RMSNorm, GELU and cross-entropy each run as one fused
+ * kernel forward and one backward. test/core/native.test.ts checks each against the formulation here.
  */
 import * as tf from "@tensorflow/tfjs";
-import { ATTENTION_GRAD_KERNEL, ATTENTION_KERNEL, nativeKernelsActive } from "../native/kernels.js";
+import {
+  ATTENTION_GRAD_KERNEL,
+  ATTENTION_KERNEL,
+  EMBEDDING_GRAD_KERNEL,
+  EMBEDDING_KERNEL,
+  GELU_GRAD_KERNEL,
+  GELU_KERNEL,
+  nativeKernelsActive,
+  RMSNORM_GRAD_KERNEL,
+  RMSNORM_KERNEL,
+  XENT_GRAD_KERNEL,
+  XENT_KERNEL,
+} from "../native/kernels.js";
 
 type GradFn = (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor[];
 
@@ -49,6 +62,17 @@ export function linear(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
  */
 export function embedding(table: tf.Tensor2D, ids: Int32Array): tf.Tensor2D {
   const [vocab, dim] = table.shape;
+  if (nativeKernelsActive()) {
+    const idt = tf.tensor1d(ids, "int32");
+    const f = customOp(1, ([t], save) => {
+      save([idt]);
+      return {
+        value: tf.engine().runKernel(EMBEDDING_KERNEL, { table: t!, ids: idt }, {}) as tf.Tensor,
+        gradFunc: (dy, [is]) => [tf.engine().runKernel(EMBEDDING_GRAD_KERNEL, { ids: is!, dy }, { vocab }) as tf.Tensor],
+      };
+    });
+    return f(table) as tf.Tensor2D;
+  }
   const f = customOp(1, ([t]) => ({
     value: tf.gather(t!, tf.tensor1d(ids, "int32")),
     gradFunc: (dy) => {
@@ -67,6 +91,14 @@ export function embedding(table: tf.Tensor2D, ids: Int32Array): tf.Tensor2D {
 
 /** RMSNorm over the last axis (Zhang & Sennrich 2019): x / sqrt(mean(x^2) + eps) * g. */
 export function rmsNorm<T extends tf.Tensor>(x: T, gain: tf.Tensor1D, eps: number): T {
+  if (nativeKernelsActive()) {
+    const f = customOp(2, ([xIn, gIn], save) => {
+      const [y, r] = tf.engine().runKernel(RMSNORM_KERNEL, { x: xIn!, g: gIn! }, { eps }) as tf.Tensor[];
+      save([xIn!, gIn!, r!]);
+      return { value: y!, gradFunc: (dy, [xs, gs, rs]) => tf.engine().runKernel(RMSNORM_GRAD_KERNEL, { x: xs!, g: gs!, r: rs!, dy }, {}) as tf.Tensor[] };
+    });
+    return f(x, gain) as T;
+  }
   return tf.tidy(() => {
     const ms = tf.mean(tf.square(x), -1, true);
     return tf.mul(tf.mul(x, tf.rsqrt(tf.add(ms, eps))), gain) as T;
@@ -75,6 +107,13 @@ export function rmsNorm<T extends tf.Tensor>(x: T, gain: tf.Tensor1D, eps: numbe
 
 /** GELU with the tanh approximation (as torch's approximate='tanh'). */
 export function geluTanh<T extends tf.Tensor>(x: T): T {
+  if (nativeKernelsActive()) {
+    const f = customOp(1, ([xIn], save) => {
+      save([xIn!]);
+      return { value: tf.engine().runKernel(GELU_KERNEL, { x: xIn! }, {}) as tf.Tensor, gradFunc: (dy, [xs]) => [tf.engine().runKernel(GELU_GRAD_KERNEL, { x: xs!, dy }, {}) as tf.Tensor] };
+    });
+    return f(x) as T;
+  }
   return tf.tidy(() => {
     const c = Math.sqrt(2 / Math.PI);
     // x*x*x, not pow(x, 3): wasm's Pow is a scalar loop ~20x slower than two multiplies.
@@ -168,6 +207,15 @@ export function oneHotFloat(ids: Int32Array, depth: number): tf.Tensor2D {
  */
 export function crossEntropy(logits: tf.Tensor2D, targets: Int32Array): tf.Tensor1D {
   const depth = logits.shape[1];
+  if (nativeKernelsActive()) {
+    const ids = tf.tensor1d(targets, "int32");
+    const f = customOp(1, ([lIn], save) => {
+      const [loss, lse] = tf.engine().runKernel(XENT_KERNEL, { logits: lIn!, targets: ids }, {}) as tf.Tensor[];
+      save([lIn!, lse!, ids]);
+      return { value: loss!, gradFunc: (dy, [ls, lses, t]) => [tf.engine().runKernel(XENT_GRAD_KERNEL, { logits: ls!, targets: t!, lse: lses!, dy }, {}) as tf.Tensor] };
+    });
+    return f(logits) as tf.Tensor1D;
+  }
   const f = customOp(1, ([lIn], save) => {
     const l = lIn as tf.Tensor2D;
     const onehot = oneHotFloat(targets, depth);

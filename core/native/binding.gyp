@@ -3,7 +3,8 @@
     {
       "target_name": "mtx_kernels",
       "sources": ["kernels.c"],
-      "cflags_c": ["-O3", "-march=native", "-ffast-math", "-std=c11"],
+      "cflags_c": ["-O3", "-march=native", "-ffast-math", "-fopenmp", "-std=c11"],
+      "ldflags": ["-fopenmp"],
       "libraries": ["-ldl", "-lm", "-lmvec"]
     }
   ]

@@ -2,7 +2,8 @@
  * The native kernel add-on (core/native/kernels.c), built from source by `npm ci` where the machine has a C
  * compiler, and registered as TensorFlow.js kernels on the wasm backend: BatchMatMul (every transpose and
  * batch layout, on OpenBLAS when Debian's libopenblas0 is installed, else on the add-on's own blocked
- * kernel), Tanh and Exp (vectorized through glibc's libmvec). They read and write the wasm heap in place.
+ * kernel), Tanh and Exp (vectorized through glibc's libmvec), a fused causal attention, and Identity and
+ * same-dtype Cast as shared references instead of copies. They read and write the wasm heap in place.
  * When the add-on did not build, or MTX_NATIVE=0, nothing is registered and the plain wasm kernels run.
  */
 import * as tf from "@tensorflow/tfjs";
@@ -17,6 +18,15 @@ interface Addon {
   unary(op: number, x: Float32Array, y: Float32Array): void;
   attention(B: number, T: number, H: number, hd: number, scale: number, q: Float32Array, k: Float32Array, v: Float32Array, out: Float32Array, probs: Float32Array): void;
   attentionGrad(B: number, T: number, H: number, hd: number, scale: number, q: Float32Array, k: Float32Array, v: Float32Array, probs: Float32Array, dout: Float32Array, dq: Float32Array, dk: Float32Array, dv: Float32Array): void;
+  gelu(x: Float32Array, y: Float32Array): void;
+  geluGrad(x: Float32Array, dy: Float32Array, dx: Float32Array): void;
+  rmsNorm(d: number, eps: number, x: Float32Array, g: Float32Array, y: Float32Array, r: Float32Array): void;
+  rmsNormGrad(d: number, x: Float32Array, g: Float32Array, r: Float32Array, dy: Float32Array, dx: Float32Array, dg: Float32Array): void;
+  crossEntropy(v: number, logits: Float32Array, targets: Int32Array, loss: Float32Array, lse: Float32Array): void;
+  crossEntropyGrad(v: number, logits: Float32Array, targets: Int32Array, lse: Float32Array, dy: Float32Array, dlogits: Float32Array): void;
+  embedding(d: number, table: Float32Array, ids: Int32Array, out: Float32Array): void;
+  embeddingGrad(d: number, ids: Int32Array, dy: Float32Array, dtable: Float32Array): void;
+  adamw(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, p1: Float32Array, m1: Float32Array, v1: Float32Array, hyper: number[]): number;
   setThreads(n: number): void;
   info(): { blas: string; threads: number };
 }
@@ -24,14 +34,23 @@ interface Addon {
 /** The wasm backend's heap access (tfjs-backend-wasm's BackendWasm). */
 interface WasmHeap {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
+  typedArrayFromHeap(t: tf.TensorInfo): Float32Array | Int32Array;
 }
 
 export const ADDON_PATH = join(PACKAGE_ROOT, "core", "native", "build", "Release", "mtx_kernels.node");
-const OVERRIDDEN = ["BatchMatMul", "Tanh", "Exp"] as const;
-/** Kernels the add-on adds (no wasm counterpart): causal attention on [B, T, H*hd] and its gradient. */
+const OVERRIDDEN = ["BatchMatMul", "Tanh", "Exp", "Identity", "Cast"] as const;
+/** Kernels the add-on adds (no wasm counterpart), each with its gradient kernel. */
 export const ATTENTION_KERNEL = "MtxCausalAttention";
 export const ATTENTION_GRAD_KERNEL = "MtxCausalAttentionGrad";
+export const GELU_KERNEL = "MtxGelu";
+export const GELU_GRAD_KERNEL = "MtxGeluGrad";
+export const RMSNORM_KERNEL = "MtxRmsNorm";
+export const RMSNORM_GRAD_KERNEL = "MtxRmsNormGrad";
+export const XENT_KERNEL = "MtxCrossEntropy";
+export const XENT_GRAD_KERNEL = "MtxCrossEntropyGrad";
+export const EMBEDDING_KERNEL = "MtxEmbedding";
+export const EMBEDDING_GRAD_KERNEL = "MtxEmbeddingGrad";
+export const ADAMW_KERNEL = "MtxAdamW";
 const UNARY_OP = { Tanh: 0, Exp: 1 } as const;
 
 let addon: Addon | null | undefined;
@@ -58,7 +77,9 @@ function loadAddon(): Addon | null {
   return addon;
 }
 
-function batchMatMul(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }, lib: Addon): tf.TensorInfo {
+type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap };
+
+function batchMatMul(args: KernelArgs, lib: Addon): tf.TensorInfo {
   const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
   const { transposeA, transposeB } = args.attrs as { transposeA: boolean; transposeB: boolean };
   const original = originals.get("BatchMatMul")!.kernelFunc;
@@ -79,44 +100,143 @@ function batchMatMul(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; at
   const out = heap.makeOutput(outShape, "float32");
   if (batch * m * n === 0) return out;
   // Views are taken after makeOutput: an allocation can grow the heap and detach earlier views.
-  lib.gemm(batch, m, n, k, transposeA ? 1 : 0, transposeB ? 1 : 0, heap.typedArrayFromHeap(a), batchA === 1 ? 0 : m * k, heap.typedArrayFromHeap(b), batchB === 1 ? 0 : k * n, heap.typedArrayFromHeap(out));
+  lib.gemm(batch, m, n, k, transposeA ? 1 : 0, transposeB ? 1 : 0, heap.typedArrayFromHeap(a) as Float32Array, batchA === 1 ? 0 : m * k, heap.typedArrayFromHeap(b) as Float32Array, batchB === 1 ? 0 : k * n, heap.typedArrayFromHeap(out) as Float32Array);
   return out;
 }
 
-function unary(name: keyof typeof UNARY_OP, args: { inputs: tf.NamedTensorInfoMap; backend: unknown }, lib: Addon): tf.TensorInfo {
+function unary(name: keyof typeof UNARY_OP, args: KernelArgs, lib: Addon): tf.TensorInfo {
   const { x } = args.inputs as { x: tf.TensorInfo };
   if (x.dtype !== "float32") return originals.get(name)!.kernelFunc(args as never) as tf.TensorInfo;
   const heap = args.backend as WasmHeap;
   const out = heap.makeOutput(x.shape, "float32");
-  if (tf.util.sizeFromShape(x.shape) > 0) lib.unary(UNARY_OP[name], heap.typedArrayFromHeap(x), heap.typedArrayFromHeap(out));
+  if (tf.util.sizeFromShape(x.shape) > 0) lib.unary(UNARY_OP[name], heap.typedArrayFromHeap(x) as Float32Array, heap.typedArrayFromHeap(out) as Float32Array);
   return out;
 }
 
-type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap };
+type Views = (t: tf.TensorInfo) => Float32Array;
+type AddedKernel = (inputs: Record<string, tf.TensorInfo>, attrs: Record<string, number>, out: (shape: number[]) => tf.TensorInfo, f32: Views, i32: (t: tf.TensorInfo) => Int32Array, lib: Addon) => tf.TensorInfo[];
 
-/** Inputs q, k, v [B, T, D]; attrs heads, scale; outputs [out [B, T, D], probs [B, H, T, T]]. */
-function attention(args: KernelArgs, lib: Addon): tf.TensorInfo[] {
-  const { q, k, v } = args.inputs as { q: tf.TensorInfo; k: tf.TensorInfo; v: tf.TensorInfo };
-  const { heads, scale } = args.attrs as { heads: number; scale: number };
-  const [B, T, D] = q.shape as [number, number, number];
+/**
+ * The kernels the add-on adds. Outputs are allocated first (`out`), views taken after (`f32`, `i32`):
+ * an allocation can grow the heap and detach earlier views.
+ */
+const ADDED: Record<string, AddedKernel> = {
+  /** q, k, v [B, T, D]; attrs heads, scale -> out [B, T, D], probs [B, H, T, T]. */
+  [ATTENTION_KERNEL]: ({ q, k, v }, { heads, scale }, out, f32, _i32, lib) => {
+    const [B, T, D] = q!.shape as [number, number, number];
+    const o = out([B, T, D]);
+    const probs = out([B, heads!, T, T]);
+    lib.attention(B, T, heads!, D / heads!, scale!, f32(q!), f32(k!), f32(v!), f32(o), f32(probs));
+    return [o, probs];
+  },
+  /** q, k, v, probs, dy -> dq, dk, dv. */
+  [ATTENTION_GRAD_KERNEL]: ({ q, k, v, probs, dy }, { heads, scale }, out, f32, _i32, lib) => {
+    const [B, T, D] = q!.shape as [number, number, number];
+    const g = [out([B, T, D]), out([B, T, D]), out([B, T, D])];
+    lib.attentionGrad(B, T, heads!, D / heads!, scale!, f32(q!), f32(k!), f32(v!), f32(probs!), f32(dy!), f32(g[0]!), f32(g[1]!), f32(g[2]!));
+    return g;
+  },
+  /** x -> gelu(x), tanh form. */
+  [GELU_KERNEL]: ({ x }, _a, out, f32, _i32, lib) => {
+    const y = out(x!.shape);
+    lib.gelu(f32(x!), f32(y));
+    return [y];
+  },
+  /** x, dy -> dx. */
+  [GELU_GRAD_KERNEL]: ({ x, dy }, _a, out, f32, _i32, lib) => {
+    const dx = out(x!.shape);
+    lib.geluGrad(f32(x!), f32(dy!), f32(dx));
+    return [dx];
+  },
+  /** x [..., d], g [d]; attrs eps -> y [..., d], r [...] (the inverse RMS of each row). */
+  [RMSNORM_KERNEL]: ({ x, g }, { eps }, out, f32, _i32, lib) => {
+    const y = out(x!.shape);
+    const r = out(x!.shape.slice(0, -1));
+    lib.rmsNorm(x!.shape[x!.shape.length - 1]!, eps!, f32(x!), f32(g!), f32(y), f32(r));
+    return [y, r];
+  },
+  /** x, g, r, dy -> dx, dg. */
+  [RMSNORM_GRAD_KERNEL]: ({ x, g, r, dy }, _a, out, f32, _i32, lib) => {
+    const dx = out(x!.shape);
+    const dg = out(g!.shape);
+    lib.rmsNormGrad(x!.shape[x!.shape.length - 1]!, f32(x!), f32(g!), f32(r!), f32(dy!), f32(dx), f32(dg));
+    return [dx, dg];
+  },
+  /** logits [N, V], targets int32 [N] -> loss [N], lse [N]. */
+  [XENT_KERNEL]: ({ logits, targets }, _a, out, f32, i32, lib) => {
+    const [n, v] = logits!.shape as [number, number];
+    const loss = out([n]);
+    const lse = out([n]);
+    lib.crossEntropy(v, f32(logits!), i32(targets!), f32(loss), f32(lse));
+    return [loss, lse];
+  },
+  /** logits, targets, lse, dy [N] -> dlogits [N, V]. */
+  [XENT_GRAD_KERNEL]: ({ logits, targets, lse, dy }, _a, out, f32, i32, lib) => {
+    const dl = out(logits!.shape);
+    lib.crossEntropyGrad(logits!.shape[1]!, f32(logits!), i32(targets!), f32(lse!), f32(dy!), f32(dl));
+    return [dl];
+  },
+  /** table [V, D], ids int32 [N] -> rows [N, D]. */
+  [EMBEDDING_KERNEL]: ({ table, ids }, _a, out, f32, i32, lib) => {
+    const d = table!.shape[1]!;
+    const rows = out([ids!.shape[0]!, d]);
+    lib.embedding(d, f32(table!), i32(ids!), f32(rows));
+    return [rows];
+  },
+  /** ids, dy [N, D]; attrs vocab -> dtable [V, D] (rows scatter-added). */
+  [EMBEDDING_GRAD_KERNEL]: ({ ids, dy }, { vocab }, out, f32, i32, lib) => {
+    const d = dy!.shape[1]!;
+    const dt = out([vocab!, d]);
+    lib.embeddingGrad(d, i32(ids!), f32(dy!), f32(dt));
+    return [dt];
+  },
+  /**
+   * p, g, m, v; attrs clip, b1, b2, bc1, bc2, eps, lr, decay (lr * wd, or 0) -> p1, m1, v1, and the sum of
+   * squares of the change as a scalar.
+   */
+  [ADAMW_KERNEL]: ({ p, g, m, v }, a, out, f32, _i32, lib) => {
+    const [p1, m1, v1, sq] = [out(p!.shape), out(p!.shape), out(p!.shape), out([])];
+    const hyper = [a.clip!, a.b1!, 1 - a.b1!, a.b2!, 1 - a.b2!, a.bc1!, a.bc2!, a.eps!, a.lr!, a.decay!];
+    f32(sq!)[0] = lib.adamw(f32(p!), f32(g!), f32(m!), f32(v!), f32(p1!), f32(m1!), f32(v1!), hyper);
+    return [p1!, m1!, v1!, sq!];
+  },
+};
+
+/** A kernel with one output returns it bare, so runKernel gives a Tensor rather than a one-element array. */
+function runAdded(kernel: AddedKernel, args: KernelArgs, lib: Addon): tf.TensorInfo | tf.TensorInfo[] {
   const heap = args.backend as WasmHeap;
-  const out = heap.makeOutput([B, T, D], "float32");
-  const probs = heap.makeOutput([B, heads, T, T], "float32");
-  const view = (t: tf.TensorInfo) => heap.typedArrayFromHeap(t);
-  lib.attention(B, T, heads, D / heads, scale, view(q), view(k), view(v), view(out), view(probs));
-  return [out, probs];
+  for (const [name, t] of Object.entries(args.inputs)) {
+    const want = name === "targets" || name === "ids" ? "int32" : "float32";
+    if (t!.dtype !== want) throw new Error(`mtx native kernels: input '${name}' must be ${want}, got ${t!.dtype}`);
+  }
+  const outputs = kernel(
+    args.inputs as Record<string, tf.TensorInfo>,
+    (args.attrs ?? {}) as Record<string, number>,
+    (shape) => heap.makeOutput(shape, "float32"),
+    (t) => heap.typedArrayFromHeap(t) as Float32Array,
+    (t) => heap.typedArrayFromHeap(t) as Int32Array,
+    lib,
+  );
+  return outputs.length === 1 ? outputs[0]! : outputs;
 }
 
-/** Inputs q, k, v, probs, dy; attrs heads, scale; outputs [dq, dk, dv]. */
-function attentionGrad(args: KernelArgs, lib: Addon): tf.TensorInfo[] {
-  const { q, k, v, probs, dy } = args.inputs as Record<"q" | "k" | "v" | "probs" | "dy", tf.TensorInfo>;
-  const { heads, scale } = args.attrs as { heads: number; scale: number };
-  const [B, T, D] = q.shape as [number, number, number];
-  const heap = args.backend as WasmHeap;
-  const grads = [0, 1, 2].map(() => heap.makeOutput([B, T, D], "float32"));
-  const view = (t: tf.TensorInfo) => heap.typedArrayFromHeap(t);
-  lib.attentionGrad(B, T, heads, D / heads, scale, view(q), view(k), view(v), view(probs), view(dy), view(grads[0]!), view(grads[1]!), view(grads[2]!));
-  return grads;
+/** The wasm backend's reference counting (tfjs-backend-wasm's BackendWasm). */
+interface WasmRefs {
+  incRef(dataId: tf.DataId): void;
+}
+
+/**
+ * Identity and same-dtype Cast as a shared reference, as tfjs's cpu backend does them; wasm copies the
+ * data. Autograd clones every tensor it saves for the backward pass through Identity, so on the larger
+ * bench shape the copies were ~120 ms of a ~2 s step. Tensors are immutable (Variable.assign swaps the
+ * data, it does not write into it), so sharing is safe.
+ */
+function sharedCopy(name: "Identity" | "Cast", args: KernelArgs): tf.TensorInfo {
+  const { x } = args.inputs as { x: tf.TensorInfo };
+  const dtype = name === "Cast" ? (args.attrs as { dtype: tf.DataType }).dtype : x.dtype;
+  if (x.dtype === "string" || dtype !== x.dtype) return originals.get(name)!.kernelFunc(args as never) as tf.TensorInfo;
+  (args.backend as WasmRefs).incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
 }
 
 export interface NativeStatus {
@@ -135,7 +255,7 @@ export function nativeStatus(): NativeStatus {
   const lib = loadAddon();
   if (!lib) return { active: false, reason: loadError, kernels: [] };
   const active = originals.size > 0;
-  return { active, ...lib.info(), kernels: active ? [...OVERRIDDEN, ATTENTION_KERNEL] : [] };
+  return { active, ...lib.info(), kernels: active ? [...OVERRIDDEN, ...Object.keys(ADDED).filter((k) => !k.endsWith("Grad"))] : [] };
 }
 
 /**
@@ -149,8 +269,7 @@ export function useNativeKernels(enable: boolean): boolean {
       tf.registerKernel(config);
     }
     originals.clear();
-    tf.unregisterKernel(ATTENTION_KERNEL, "wasm");
-    tf.unregisterKernel(ATTENTION_GRAD_KERNEL, "wasm");
+    for (const name of Object.keys(ADDED)) tf.unregisterKernel(name, "wasm");
     return false;
   }
   const lib = loadAddon();
@@ -163,11 +282,15 @@ export function useNativeKernels(enable: boolean): boolean {
     tf.unregisterKernel(name, "wasm");
     tf.registerKernel({
       ...config,
-      kernelFunc: name === "BatchMatMul" ? (args) => batchMatMul(args, lib) : (args) => unary(name as keyof typeof UNARY_OP, args, lib),
+      kernelFunc:
+        name === "BatchMatMul"
+          ? (args) => batchMatMul(args, lib)
+          : name === "Identity" || name === "Cast"
+            ? (args) => sharedCopy(name, args)
+            : (args) => unary(name as keyof typeof UNARY_OP, args, lib),
     });
   }
-  tf.registerKernel({ kernelName: ATTENTION_KERNEL, backendName: "wasm", kernelFunc: (args) => attention(args, lib) });
-  tf.registerKernel({ kernelName: ATTENTION_GRAD_KERNEL, backendName: "wasm", kernelFunc: (args) => attentionGrad(args, lib) });
+  for (const [name, kernel] of Object.entries(ADDED)) tf.registerKernel({ kernelName: name, backendName: "wasm", kernelFunc: (args) => runAdded(kernel, args, lib) });
   return true;
 }
 

@@ -10,6 +10,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { OptimizerConfig } from "../config/types.js";
+import { ADAMW_KERNEL, nativeKernelsActive } from "../native/kernels.js";
 
 /** Whether a dotted parameter name matches a pattern with `*` wildcards. */
 export function matchesPattern(name: string, pattern: string): boolean {
@@ -85,18 +86,29 @@ export class AdamW {
       for (const [name, g0] of Object.entries(grads)) {
         const p = this.params.get(name);
         if (!p) continue;
-        const g = clipScale === 1 ? g0 : tf.mul(g0, clipScale);
         const m = this.slot(this.m, name, p.shape);
         const v = this.slot(this.v, name, p.shape);
         const t = this.t - (this.born.get(name) ?? 0);
         const bc1 = 1 - Math.pow(b1, t);
         const bc2 = 1 - Math.pow(b2, t);
+        const decay = wd > 0 && this.decays(name) ? lr * wd : 0;
+        if (nativeKernelsActive()) {
+          // The same update in one pass (core/native): test/core/native.test.ts holds it to this formulation.
+          const attrs = { clip: clipScale, b1, b2, bc1, bc2, eps, lr, decay };
+          const [p1, m1, v1, sq] = tf.engine().runKernel(ADAMW_KERNEL, { p, g: g0, m, v }, attrs) as tf.Tensor[];
+          m.assign(m1!);
+          v.assign(v1!);
+          p.assign(p1!);
+          parts.push(sq as tf.Scalar);
+          continue;
+        }
+        const g = clipScale === 1 ? g0 : tf.mul(g0, clipScale);
         const m1 = tf.add(tf.mul(m, b1), tf.mul(g, 1 - b1));
         const v1 = tf.add(tf.mul(v, b2), tf.mul(tf.square(g), 1 - b2));
         m.assign(m1);
         v.assign(v1);
         let delta = tf.mul(tf.div(tf.div(m1, bc1), tf.add(tf.sqrt(tf.div(v1, bc2)), eps)), lr);
-        if (wd > 0 && this.decays(name)) delta = tf.add(delta, tf.mul(p, lr * wd));
+        if (decay > 0) delta = tf.add(delta, tf.mul(p, decay));
         p.assign(tf.sub(p, delta));
         parts.push(tf.sum(tf.square(delta)));
       }

@@ -1,6 +1,6 @@
 /**
  * The native kernels (core/native) against the plain wasm kernels they replace: every BatchMatMul layout,
- * Tanh, Exp and the fused attention with its gradients, then whole training runs (losses within 1e-4
+ * Tanh, Exp, the fused attention, GELU, RMSNorm, cross-entropy and embedding with their gradients, AdamW, then whole training runs (losses within 1e-4
  * relative of the plain kernels' run, deterministic on the fast path). The add-on must have been built by
  * `npm ci` on any machine with a C compiler; MTX_NATIVE=0 checks the fallback instead.
  */
@@ -10,8 +10,9 @@ import { cpSync, existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { initBackend } from "../../core/backend.js";
-import { causalAttention, fusedCausalAttention } from "../../core/model/layers.js";
+import { causalAttention, crossEntropy, embedding, fusedCausalAttention, geluTanh, rmsNorm } from "../../core/model/layers.js";
 import { nativeKernelsActive, nativeStatus, useNativeKernels } from "../../core/native/kernels.js";
+import { AdamW } from "../../core/optim/AdamW.js";
 import { tempDir } from "../helpers/cli.js";
 import { tinyRun } from "../helpers/trainer.js";
 
@@ -35,7 +36,7 @@ describe.skipIf(process.env.MTX_NATIVE === "0")("native kernels", () => {
     const s = nativeStatus();
     expect(s.reason).toBeUndefined();
     expect(s.active).toBe(true);
-    expect(s.kernels).toEqual(["BatchMatMul", "Tanh", "Exp", "MtxCausalAttention"]);
+    expect(s.kernels).toEqual(["BatchMatMul", "Tanh", "Exp", "Identity", "Cast", "MtxCausalAttention", "MtxGelu", "MtxRmsNorm", "MtxCrossEntropy", "MtxEmbedding", "MtxAdamW"]);
     expect(["openblas", "builtin"]).toContain(s.blas);
   });
 
@@ -93,6 +94,54 @@ describe.skipIf(process.env.MTX_NATIVE === "0")("native kernels", () => {
     const k2 = tf.concat([tf.slice(k, [0, 0, 0], [B, T - 1, D]), tf.onesLike(tf.slice(k, [0, T - 1, 0], [B, 1, D]))], 1) as tf.Tensor3D;
     const early = (o: tf.Tensor) => tf.slice(o, [0, 0, 0], [B, T - 1, D]);
     expect(maxAbs(early(fusedCausalAttention(q, k2, v, H)), early(fusedCausalAttention(q, k, v, H)))).toBe(0);
+  });
+
+  it("fused GELU, RMSNorm, cross-entropy and embedding equal the tfjs formulation, forward and backward", () => {
+    const x = tf.randomNormal([6, 5, 24], 0, 2, "float32", 8);
+    const gain = tf.randomNormal([24], 1, 0.3, "float32", 9);
+    const w = tf.randomNormal([6, 5, 24], 0, 1, "float32", 10);
+    const targets = Int32Array.from({ length: 30 }, (_, i) => (i * 7) % 24);
+    const dyLoss = tf.randomNormal([30], 0, 1, "float32", 11);
+    const cases: [string, (...t: tf.Tensor[]) => tf.Tensor, tf.Tensor[]][] = [
+      ["gelu", (a) => tf.sum(tf.mul(geluTanh(a!), w)), [x]],
+      ["rmsNorm", (a, g) => tf.sum(tf.mul(rmsNorm(a!, g as tf.Tensor1D, 1e-5), w)), [x, gain]],
+      ["crossEntropy", (a) => tf.sum(tf.mul(crossEntropy(tf.reshape(a!, [30, 24]) as tf.Tensor2D, targets), dyLoss)), [x]],
+      // Repeated ids: their gradient rows add up.
+      ["embedding", (t) => tf.sum(tf.mul(embedding(t as tf.Tensor2D, targets), tf.reshape(w, [30, 8, 3]).reshape([30, 24]))), [tf.reshape(x, [30, 24])]],
+    ];
+    for (const [name, f, inputs] of cases) {
+      const { plain, native } = both(() => ({ value: f(...inputs), grads: tf.grads(f)(inputs) }));
+      expect(maxRel(native.value, plain.value), name).toBeLessThan(1e-5);
+      native.grads.forEach((g, i) => expect(maxRel(g, plain.grads[i]!), `${name} gradient ${i}`).toBeLessThan(1e-5));
+    }
+  });
+
+  it("the fused AdamW step equals the tfjs formulation, with clipping, weight decay and bias correction", () => {
+    const cfg = { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, gradClip: 1, noDecay: ["*.norm*"] } as never;
+    const run = () => {
+      const params = new Map([
+        ["w", tf.variable(tf.randomNormal([40, 30], 0, 1, "float32", 12))],
+        ["a.norm1", tf.variable(tf.randomNormal([30], 1, 0.1, "float32", 13))],
+      ]);
+      const opt = new AdamW(params, cfg);
+      const stats = [1, 2, 3].map((i) => opt.apply({ w: tf.randomNormal([40, 30], 0, i, "float32", 14 + i), "a.norm1": tf.randomNormal([30], 0, i, "float32", 20 + i) }, 1e-3 * i));
+      return { params: [...params.values()].map((p) => p.clone()), state: opt.exportState(), stats };
+    };
+    const { plain, native } = both(run);
+    native.params.forEach((p, i) => expect(maxRel(p, plain.params[i]!)).toBeLessThan(1e-6));
+    for (const which of ["m", "v"] as const)
+      for (const [name, data] of native.state[which]) expect(maxRel(tf.tensor(data), tf.tensor(plain.state[which].get(name)!))).toBeLessThan(1e-5);
+    native.stats.forEach((s, i) => {
+      expect(s.clipScale).toBe(plain.stats[i]!.clipScale);
+      expect(s.clipScale).toBeLessThan(1);
+      expect(Math.abs(s.updateNorm - plain.stats[i]!.updateNorm) / plain.stats[i]!.updateNorm).toBeLessThan(1e-5);
+    });
+  });
+
+  it("rejects a target outside the vocabulary instead of reading past the logits", () => {
+    expect(useNativeKernels(true)).toBe(true);
+    expect(() => crossEntropy(tf.zeros([2, 8]) as tf.Tensor2D, Int32Array.from([1, 8]))).toThrow(/outside the vocabulary/);
+    expect(() => embedding(tf.zeros([4, 3]) as tf.Tensor2D, Int32Array.from([0, -1]))).toThrow(/outside the embedding table/);
   });
 
   it("training on the native kernels follows the plain kernels' losses within 1e-4 and is deterministic", async () => {
