@@ -20,7 +20,7 @@ import { createHooks, type EvalResult, type LossContext, type RunStatus, type Ru
 import { guardTaps } from "./interceptor.js";
 import { freezePlan } from "./model/freeze.js";
 import { DataParallel } from "./parallel/DataParallel.js";
-import { setNativeThreads } from "./native/kernels.js";
+import { reserveCores } from "./native/kernels.js";
 import { Transformer, ropeSpec, trainFlopsPerToken } from "./model/Transformer.js";
 import { AdamW } from "./optim/AdamW.js";
 import { learningRate, type ResolvedSchedule } from "./optim/schedules.js";
@@ -107,6 +107,8 @@ export class Trainer implements TrainerApi {
   private trainable = 0;
   /** Replicas computing gradient shards in worker threads (parallel.threads > 1). */
   private dataParallel: DataParallel | undefined;
+  /** Gives back the cores the replicas took from the native kernels. */
+  private releaseCores: () => void = () => {};
 
   constructor(config: EffectiveConfig, plugins: MtxPlugin[] = [], private readonly options: TrainerOptions = {}) {
     this.config = config;
@@ -375,8 +377,8 @@ export class Trainer implements TrainerApi {
       return;
     }
     this.dataParallel = await DataParallel.start(this.model, threads - 1, this.config.backend);
-    // One OpenBLAS thread per replica: the replicas already fill the cores, and OpenBLAS's pool is per process.
-    setNativeThreads(1);
+    // Each replica takes a core from the native kernels' threads.
+    this.releaseCores = reserveCores(threads - 1);
   }
 
   /** The kernels in use, printed at start and recorded in summary.json. */
@@ -829,7 +831,7 @@ export class Trainer implements TrainerApi {
     } catch (error) {
       this.log.warn(`shutdown: ${describeError(error)}`);
     }
-    if (this.dataParallel) setNativeThreads(0);
+    this.releaseCores();
     await this.dataParallel?.close();
     this.optimizer?.dispose();
     this.model?.dispose();

@@ -7,8 +7,11 @@
  * times its own step on fixed random tokens. The harness overhead compares the mean step time of the
  * default mid-training run with `drift,spike` on and off, over --overhead-steps steps (default 70, so
  * the drift probe runs once in its worker), and the ci probe suite's wall time with 1 and 2 worker
- * threads, checkpoint save/load time against size, and peak memory. Each config runs on 1 thread and with
- * 2 data-parallel threads. Options: --steps N (timed steps, default 12), --overhead-steps N.
+ * threads (each measured twice in alternating order, means compared), checkpoint save/load time against
+ * size, and peak memory. Each config runs on the plain wasm kernels (when the native ones are built, as the
+ * baseline they are measured against), then with the native kernels on one replica (their threads on
+ * every core) and on 2 data-parallel replicas (a core each).
+ * Options: --steps N (timed steps, default 12), --overhead-steps N, --throughput-only.
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
@@ -120,14 +123,14 @@ for (const c of CONFIGS) {
   // The plain wasm kernels first (the native ones off), as the baseline the native kernels are measured against.
   let plain: Awaited<ReturnType<typeof mtxThroughput>> | undefined;
   if (native.active) {
-    process.stderr.write(`bench ${c.name} (${label}): mtx, plain wasm kernels, 1 thread...\n`);
+    process.stderr.write(`bench ${c.name} (${label}): mtx, plain wasm kernels...\n`);
     useNativeKernels(false);
     plain = await mtxThroughput(c, 1);
     useNativeKernels(true);
   }
-  process.stderr.write(`bench ${c.name} (${label}): mtx, 1 thread...\n`);
+  process.stderr.write(`bench ${c.name} (${label}): mtx, 1 replica (native kernels on every core)...\n`);
   const m1 = await mtxThroughput(c, 1);
-  process.stderr.write(`bench ${c.name} (${label}): mtx, 2 data-parallel threads...\n`);
+  process.stderr.write(`bench ${c.name} (${label}): mtx, 2 data-parallel replicas (a core each)...\n`);
   const m2 = await mtxThroughput(c, 2);
   process.stderr.write(`bench ${c.name} (${label}): PyTorch peer...\n`);
   const p = torchPeer(c);
@@ -157,13 +160,13 @@ for (const c of CONFIGS) {
 const line = (cells: string[], widths: number[]) => cells.map((c, i) => c.padEnd(widths[i] ?? 10)).join(" ");
 const w = [9, 29, 17, 17, 17, 17, 9, 9];
 function printThroughput(): void {
-  console.log(line(["config", "shape", "plain wasm 1t", "mtx 1 thread", "mtx 2 threads", "PyTorch peer", "ratio 1t", "ratio 2t"], w));
+  console.log(line(["config", "shape", "plain wasm", "mtx 1 replica", "mtx 2 replicas", "PyTorch peer", "ratio 1r", "ratio 2r"], w));
   console.log(line(["", "", "tok/s (GFLOP/s)", "tok/s (GFLOP/s)", "tok/s (GFLOP/s)", "tok/s (GFLOP/s)", "mtx/peer", "mtx/peer"], w));
   for (const r of rows) {
     const plainCell = r.plainWasmTokPerS ? `${r.plainWasmTokPerS} (${r.plainWasmGflops})` : "n/a";
     console.log(line([String(r.config), String(r.shape), plainCell, `${r.mtxTokPerS} (${r.mtxGflops})`, `${r.mtx2TokPerS} (${r.mtx2Gflops})`, r.peerTokPerS ? `${r.peerTokPerS} (${r.peerGflops})` : "n/a", String(r.ratio ?? "n/a"), String(r.ratio2 ?? "n/a")], w));
   }
-  for (const r of rows) console.log(`  ${r.config}: mtx on ${r.mtxBackend}, peak RSS ${r.mtxPeakRssMb} MB (1 thread) / ${r.mtx2PeakRssMb} MB (2 threads); native kernels ${r.nativeSpeedup ? `${r.nativeSpeedup}x plain wasm` : `off (${native.reason})`}; peer: ${r.peer}`);
+  for (const r of rows) console.log(`  ${r.config}: mtx on ${r.mtxBackend}, peak RSS ${r.mtxPeakRssMb} MB (1 replica) / ${r.mtx2PeakRssMb} MB (2 replicas); native kernels ${r.nativeSpeedup ? `${r.nativeSpeedup}x plain wasm` : `off (${native.reason})`}; peer: ${r.peer}`);
 }
 if (throughputOnly) {
   printThroughput();
@@ -190,28 +193,45 @@ for (const c of CONFIGS) {
   checkpointRows.push({ config: c.name, megabytes: +(bytes / 2 ** 20).toFixed(1), saveMs: Math.round(saveMs), loadMs: Math.round(loadMs), saveMBps: Math.round(bytes / 2 ** 20 / (saveMs / 1000)), loadMBps: Math.round(bytes / 2 ** 20 / (loadMs / 1000)) });
 }
 
+// Harness overhead and probe-suite time: each measured twice in alternating order (off, on, off, on), and
+// the means compared, so that a first run's warm-up does not land on one side.
 const overheadSteps = Number(arg("overhead-steps", "70"));
-process.stderr.write(`harness overhead: ${overheadSteps} steps without plugins, then with drift,spike...\n`);
-const off = await stepTime([], overheadSteps);
-const on = await stepTime((await resolvePlugins(["drift", "spike"])).map((r) => r.plugin), overheadSteps);
-const overhead = { steps: overheadSteps, stepMsOff: +off.toFixed(1), stepMsOn: +on.toFixed(1), ratio: +(on / off).toFixed(4) };
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const offRuns: number[] = [];
+const onRuns: number[] = [];
+for (let i = 0; i < 2; i++) {
+  process.stderr.write(`harness overhead (${i + 1}/2): ${overheadSteps} steps without plugins, then with drift,spike...\n`);
+  offRuns.push(await stepTime([], overheadSteps));
+  onRuns.push(await stepTime((await resolvePlugins(["drift", "spike"])).map((r) => r.plugin), overheadSteps));
+}
+const overhead = {
+  steps: overheadSteps,
+  stepMsOff: +mean(offRuns).toFixed(1),
+  stepMsOn: +mean(onRuns).toFixed(1),
+  ratio: +(mean(onRuns) / mean(offRuns)).toFixed(4),
+  runsOff: offRuns.map((x) => +x.toFixed(1)),
+  runsOn: onRuns.map((x) => +x.toFixed(1)),
+};
 
 // Probe suite wall time with 1 and 2 worker threads (the ci suite on the base against itself).
-const suiteTimes: Record<string, number> = {};
-for (const workers of [1, 2]) {
-  process.stderr.write(`probe suite ci with ${workers} worker(s)...\n`);
-  const suite = loadSuite("ci", Object.keys(PROBES));
-  const pool = new PiscinaProbePool(PROBE_WORKER, { threads: workers });
-  const t0 = performance.now();
-  await runSuite(suite, pool, BUNDLED_BASE, BUNDLED_BASE);
-  suiteTimes[`workers${workers}`] = +((performance.now() - t0) / 1000).toFixed(1);
-  await pool.close();
+const suiteRuns: Record<string, number[]> = { workers1: [], workers2: [] };
+for (let i = 0; i < 2; i++) {
+  for (const workers of [1, 2]) {
+    process.stderr.write(`probe suite ci with ${workers} worker(s) (${i + 1}/2)...\n`);
+    const suite = loadSuite("ci", Object.keys(PROBES));
+    const pool = new PiscinaProbePool(PROBE_WORKER, { threads: workers });
+    const t0 = performance.now();
+    await runSuite(suite, pool, BUNDLED_BASE, BUNDLED_BASE);
+    suiteRuns[`workers${workers}`]!.push((performance.now() - t0) / 1000);
+    await pool.close();
+  }
 }
+const suiteTimes: Record<string, number> = { workers1: +mean(suiteRuns.workers1!).toFixed(1), workers2: +mean(suiteRuns.workers2!).toFixed(1) };
 
 printThroughput();
 for (const c of checkpointRows) console.log(`checkpoint ${c.config}: ${c.megabytes} MB saved in ${c.saveMs} ms (${c.saveMBps} MB/s), loaded and verified in ${c.loadMs} ms (${c.loadMBps} MB/s)`);
 console.log(`probe suite ci (base vs itself): ${suiteTimes.workers1} s with 1 worker, ${suiteTimes.workers2} s with 2 workers (speed-up ${(suiteTimes.workers1! / suiteTimes.workers2!).toFixed(2)}x)`);
 console.log(`harness overhead (default run, ${overhead.steps} steps): step ${overhead.stepMsOff} ms without plugins, ${overhead.stepMsOn} ms with drift,spike: ratio ${overhead.ratio} (${((overhead.ratio - 1) * 100).toFixed(1)}%)`);
 mkdirSync(join(PACKAGE_ROOT, "bench"), { recursive: true });
-writeFileSync(join(PACKAGE_ROOT, "bench", "results.json"), JSON.stringify({ date: new Date().toISOString(), timedSteps, rows, overhead, probeSuiteSeconds: suiteTimes, checkpoints: checkpointRows }, null, 2) + "\n");
+writeFileSync(join(PACKAGE_ROOT, "bench", "results.json"), JSON.stringify({ date: new Date().toISOString(), timedSteps, rows, overhead, probeSuiteSeconds: suiteTimes, probeSuiteRuns: suiteRuns, checkpoints: checkpointRows }, null, 2) + "\n");
 console.log(`wrote bench/results.json`);

@@ -300,9 +300,24 @@ export function nativeKernelsActive(): boolean {
   return originals.size > 0 && tf.getBackend() === "wasm";
 }
 
-/** OpenBLAS threads for this process: 1 where several threads of mtx already share the cores; 0 restores
- * the default (one per core). */
-export function setNativeThreads(n: number): void {
-  if (!addon) return;
-  addon.setThreads(n > 0 ? n : availableParallelism());
+let reserved = 0;
+
+/**
+ * Another compute thread of this process (a data-parallel replica, a running probe task) takes `count`
+ * cores from the native kernels until the returned function releases them: the kernels use
+ * max(1, cores - reserved) threads. The add-on's thread count is per process, shared by all threads, and
+ * OpenBLAS threads that share a core with other work spin-wait and slow everything down.
+ */
+export function reserveCores(count = 1): () => void {
+  const lib = loadAddon();
+  if (!lib || count <= 0) return () => {};
+  reserved += count;
+  lib.setThreads(Math.max(1, availableParallelism() - reserved));
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    reserved -= count;
+    lib.setThreads(Math.max(1, availableParallelism() - reserved));
+  };
 }

@@ -1,5 +1,7 @@
-/** ProbePool on piscina worker threads. Each worker has its own TensorFlow.js engine. */
+/** ProbePool on piscina worker threads. Each worker has its own TensorFlow.js engine; the native kernels
+ * (shared by the process) leave a core to each running task. */
 import { Piscina } from "piscina";
+import { reserveCores } from "../native/kernels.js";
 import { toProbeError, type ProbeOutcome, type ProbePool, type ProbeTask, type RunOptions } from "./ProbePool.js";
 
 export class PiscinaProbePool implements ProbePool {
@@ -21,6 +23,8 @@ export class PiscinaProbePool implements ProbePool {
     const signals = [options.signal, options.timeoutMs ? AbortSignal.timeout(options.timeoutMs) : undefined].filter((s): s is AbortSignal => !!s);
     const signal = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
     this.inflight++;
+    // A running probe task is a compute thread: the native kernels leave it a core.
+    const release = reserveCores(1);
     try {
       const value = (await this.piscina.run(task, { signal, transferList: options.transfer })) as T;
       return { ok: true, value, ms: performance.now() - t0 };
@@ -28,6 +32,7 @@ export class PiscinaProbePool implements ProbePool {
       const reason = signal?.aborted ? signal.reason : cause;
       return { ok: false, error: toProbeError(task.probe, reason), ms: performance.now() - t0 };
     } finally {
+      release();
       this.inflight--;
     }
   }

@@ -11,7 +11,8 @@ import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { initBackend } from "../../core/backend.js";
 import { causalAttention, crossEntropy, embedding, fusedCausalAttention, geluTanh, rmsNorm } from "../../core/model/layers.js";
-import { nativeKernelsActive, nativeStatus, useNativeKernels } from "../../core/native/kernels.js";
+import { nativeKernelsActive, nativeStatus, reserveCores, useNativeKernels } from "../../core/native/kernels.js";
+import { availableParallelism } from "node:os";
 import { AdamW } from "../../core/optim/AdamW.js";
 import { tempDir } from "../helpers/cli.js";
 import { tinyRun } from "../helpers/trainer.js";
@@ -38,6 +39,19 @@ describe.skipIf(process.env.MTX_NATIVE === "0")("native kernels", () => {
     expect(s.active).toBe(true);
     expect(s.kernels).toEqual(["BatchMatMul", "Tanh", "Exp", "Identity", "Cast", "MtxCausalAttention", "MtxGelu", "MtxRmsNorm", "MtxCrossEntropy", "MtxEmbedding", "MtxAdamW"]);
     expect(["openblas", "builtin"]).toContain(s.blas);
+  });
+
+  it("leaves a core to each other compute thread while it runs, and gives it back", () => {
+    const cores = availableParallelism();
+    expect(nativeStatus().threads).toBe(cores);
+    const release = reserveCores(1);
+    expect(nativeStatus().threads).toBe(Math.max(1, cores - 1));
+    const releaseMany = reserveCores(cores + 3);
+    expect(nativeStatus().threads).toBe(1);
+    releaseMany();
+    release();
+    release();
+    expect(nativeStatus().threads).toBe(cores);
   });
 
   it("BatchMatMul matches the wasm kernel in every transpose and batch layout", () => {

@@ -1,14 +1,16 @@
 /**
  * Synthetic long-context retrieval documents for context-extension stages (the synthetic key-value and
  * needle tasks long-context recipes mix in). A document is a run of units; each unit is natural filler
- * text (training-split Brown samples, never the held-out ones) with one fact "The special magic number
- * for KEY is: VALUE." at a random depth, closed by the question that recalls it. Unit lengths spread
- * from short to about `maxUnitChars`, so distances up to the new context are all trained.
+ * text (training-split Brown samples, never the held-out ones) with one to `factsPerUnit` facts "The
+ * special magic number for KEY is: VALUE." at random depths, closed by the questions that recall them in
+ * a random order. Unit lengths spread from short to about `maxUnitChars`, so distances up to the new
+ * context are all trained. Several facts per unit make the model find the value by its key, not by
+ * position, and put several copy targets in each unit instead of one.
  *
  * The facts use people's names as keys; the needle probe uses object names, so no probe item is ever
  * trained on, only the skill.
  */
-import { createRng, type Rng } from "../../rng.js";
+import { createRng, permutation, type Rng } from "../../rng.js";
 import type { Document } from "../documents.js";
 import { isHeldOut, loadBrown } from "../sources/general.js";
 import { vocabulary } from "./vocabulary.js";
@@ -20,6 +22,7 @@ export interface RetrievalOptions {
   unitsPerDocument?: number;
   minUnitChars?: number;
   maxUnitChars?: number;
+  factsPerUnit?: number;
 }
 
 function sentencesOf(text: string): string[] {
@@ -37,11 +40,12 @@ function filler(): string[] {
   return fillerCache;
 }
 
-function unit(rng: Rng, chars: number): string {
+function unit(rng: Rng, chars: number, maxFacts: number): string {
   const sentences = filler();
   const { names } = vocabulary();
-  const key = names[rng.int(names.length)]!;
-  const value = String(1000 + rng.int(9000));
+  const facts = new Map<string, string>();
+  const count = 1 + rng.int(maxFacts);
+  while (facts.size < count) facts.set(names[rng.int(names.length)]!, String(1000 + rng.int(9000)));
   const hay: string[] = [];
   let start = rng.int(sentences.length);
   let length = 0;
@@ -50,17 +54,20 @@ function unit(rng: Rng, chars: number): string {
     hay.push(s);
     length += s.length + 1;
   }
-  hay.splice(rng.int(hay.length + 1), 0, `The special magic number for ${key} is: ${value}.`);
-  return `${hay.join(" ")}\nThe special magic number for ${key} is: ${value}.`;
+  for (const [key, value] of facts) hay.splice(rng.int(hay.length + 1), 0, `The special magic number for ${key} is: ${value}.`);
+  const all = [...facts];
+  const questions = permutation(all.length, rng).map((i) => all[i]!);
+  return `${hay.join(" ")}\n${questions.map(([key, value]) => `The special magic number for ${key} is: ${value}.`).join("\n")}`;
 }
 
 export function retrievalDocuments(seed: number, count: number, o: RetrievalOptions = {}): Document[] {
   const units = o.unitsPerDocument ?? 4;
   const min = o.minUnitChars ?? 150;
   const max = o.maxUnitChars ?? 1000;
+  const facts = o.factsPerUnit ?? 4;
   return Array.from({ length: count }, (_, i) => {
     const rng = createRng(seed, `retrieval/${i}`);
-    const text = Array.from({ length: units }, () => unit(rng, min + rng.int(max - min))).join("\n\n");
+    const text = Array.from({ length: units }, () => unit(rng, min + rng.int(max - min), facts)).join("\n\n");
     return { id: `retrieval/${seed}-${i}`, source: "synthetic-retrieval", text };
   });
 }
