@@ -3,7 +3,8 @@
  * Needle-in-a-haystack at 1x, 2x and 4x the base's context and short-context bits per byte, before and
  * after a short stage at 256 tokens on the `long-context` recipe with RoPE base scaling (ABF, base
  * 10k -> 100k). Options: --steps N (default 400), --variants abf (also yarn, pi, ntk, comma-separated,
- * one stage each), --trials N per grid cell (default 4), --lr (default 6e-4).
+ * one stage each), --trials N per grid cell (default 4), --lr (default 6e-4), --recipe (default
+ * long-context; a name or a recipe file).
  */
 import type { NeedleCell } from "../../probes/needle.js";
 import { arg, pct, probe, say, trainRun } from "./common.js";
@@ -12,6 +13,7 @@ const steps = Number(arg("steps", "400"));
 const variants = arg("variants", "abf").split(",");
 const trials = Number(arg("trials", "4"));
 const lr = Number(arg("lr", "6e-4"));
+const recipe = arg("recipe", "long-context");
 const lengths = [128, 256, 512];
 const depths = [0, 0.25, 0.5, 0.75, 1];
 
@@ -34,7 +36,7 @@ const rows: [string, Awaited<ReturnType<typeof measure>>][] = [];
 say("measuring the base...");
 const base = await measure("bundled");
 rows.push(["base (128, RoPE 10k)", base]);
-const stage = { steps, data: { recipe: "long-context", batchSize: 8 }, schedule: { peakLr: lr, minLr: lr / 10, warmupSteps: 20 } };
+const stage = { steps, data: { recipe, batchSize: 8 }, schedule: { peakLr: lr, minLr: lr / 10, warmupSteps: 20 } };
 for (const v of variants) {
   const rope = v === "abf" ? { type: "none", base: 100000 } : v === "yarn" ? { type: "yarn", factor: 2 } : v === "pi" ? { type: "linear", factor: 2 } : { type: "ntk", factor: 2 };
   const s = await trainRun(`context-${v}`, { ...stage, context: { length: 256, rope } });
