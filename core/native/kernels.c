@@ -122,13 +122,6 @@ static void sgemm(int ta, int tb, int m, int n, int k, const float *a, const flo
 
 /* The per-head products run on the built-in kernel, one head per thread: small enough that OpenBLAS's
  * call overhead dominates, and OpenBLAS's own threads would fight the loop's. */
-static void head_sgemm(int ta, int tb, int m, int n, int k, const float *a, int lda, const float *b, int ldb, float *c, int ldc) {
-  if (k == 0) {
-    for (int i = 0; i < m; i++) memset(c + (size_t)i * ldc, 0, sizeof(float) * n);
-    return;
-  }
-  builtin_sgemm(ta, tb, m, n, k, a, lda, b, ldb, c, ldc);
-}
 
 /* out[B,T,D] = softmax(mask(q k^T * scale)) v per head; probs[B,H,T,T] keeps P for the backward pass. */
 static void attention_forward(int B, int T, int H, int hd, float scale, const float *q, const float *k, const float *v, float *out, float *probs) {
@@ -139,7 +132,7 @@ static void attention_forward(int B, int T, int H, int hd, float scale, const fl
     {
       size_t base = (size_t)b * T * D + (size_t)h * hd;
       float *p = probs + ((size_t)b * H + h) * T * T;
-      head_sgemm(0, 1, T, T, hd, q + base, D, k + base, D, p, T);
+      builtin_sgemm(0, 1, T, T, hd, q + base, D, k + base, D, p, T);
       for (int i = 0; i < T; i++) {
         float *row = p + (size_t)i * T;
         float mx = row[0] * scale, sum = 0.f;
@@ -149,7 +142,7 @@ static void attention_forward(int B, int T, int H, int hd, float scale, const fl
         for (int j = 0; j <= i; j++) row[j] *= inv;
         for (int j = i + 1; j < T; j++) row[j] = 0.f;
       }
-      head_sgemm(0, 0, T, hd, T, p, T, v + base, D, out + base, D);
+      builtin_sgemm(0, 0, T, hd, T, p, T, v + base, D, out + base, D);
     }
   }
 }
@@ -166,8 +159,8 @@ static void attention_backward(int B, int T, int H, int hd, float scale, const f
       float *work = work_all + (size_t)bh * T * T;
       size_t base = (size_t)b * T * D + (size_t)h * hd;
       const float *p = probs + ((size_t)b * H + h) * T * T;
-      head_sgemm(1, 0, T, hd, T, p, T, dout + base, D, dv + base, D);
-      head_sgemm(0, 1, T, T, hd, dout + base, D, v + base, D, work, T);
+      builtin_sgemm(1, 0, T, hd, T, p, T, dout + base, D, dv + base, D);
+      builtin_sgemm(0, 1, T, T, hd, dout + base, D, v + base, D, work, T);
       for (int i = 0; i < T; i++) {
         float *ds = work + (size_t)i * T;
         const float *pr = p + (size_t)i * T;
@@ -176,8 +169,8 @@ static void attention_backward(int B, int T, int H, int hd, float scale, const f
         for (int j = 0; j <= i; j++) ds[j] = pr[j] * (ds[j] - dot) * scale;
         for (int j = i + 1; j < T; j++) ds[j] = 0.f;
       }
-      head_sgemm(0, 0, T, hd, T, work, T, k + base, D, dq + base, D);
-      head_sgemm(1, 0, T, hd, T, work, T, q + base, D, dk + base, D);
+      builtin_sgemm(0, 0, T, hd, T, work, T, k + base, D, dq + base, D);
+      builtin_sgemm(1, 0, T, hd, T, work, T, q + base, D, dk + base, D);
     }
   }
 }
@@ -372,58 +365,6 @@ static napi_value js_unary(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* attention(B, T, H, hd, scale, q, k, v, out, probs) */
-static napi_value js_attention(napi_env env, napi_callback_info info) {
-  size_t argc = 10;
-  napi_value argv[10];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  int B = int_arg(env, argv[0]), T = int_arg(env, argv[1]), H = int_arg(env, argv[2]), hd = int_arg(env, argv[3]);
-  double scale = 0;
-  napi_get_value_double(env, argv[4], &scale);
-  float *t[5];
-  size_t len[5];
-  for (int i = 0; i < 5; i++)
-    if (!f32_view(env, argv[5 + i], &t[i], &len[i])) return NULL;
-  size_t act = (size_t)B * T * H * hd, pr = (size_t)B * H * T * T;
-  if (argc != 10 || len[0] < act || len[1] < act || len[2] < act || len[3] < act || len[4] < pr) {
-    napi_throw_range_error(env, NULL, "mtx native kernels: attention operands do not match B, T, H, hd");
-    return NULL;
-  }
-  load_blas();
-  attention_forward(B, T, H, hd, (float)scale, t[0], t[1], t[2], t[3], t[4]);
-  return NULL;
-}
-
-/* attentionGrad(B, T, H, hd, scale, q, k, v, probs, dout, dq, dk, dv) */
-static napi_value js_attention_grad(napi_env env, napi_callback_info info) {
-  size_t argc = 13;
-  napi_value argv[13];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  int B = int_arg(env, argv[0]), T = int_arg(env, argv[1]), H = int_arg(env, argv[2]), hd = int_arg(env, argv[3]);
-  double scale = 0;
-  napi_get_value_double(env, argv[4], &scale);
-  float *t[8];
-  size_t len[8];
-  for (int i = 0; i < 8; i++)
-    if (!f32_view(env, argv[5 + i], &t[i], &len[i])) return NULL;
-  size_t act = (size_t)B * T * H * hd, pr = (size_t)B * H * T * T;
-  int ok = argc == 13 && len[3] >= pr;
-  for (int i = 0; i < 8; i++) ok = ok && (i == 3 || len[i] >= act);
-  if (!ok) {
-    napi_throw_range_error(env, NULL, "mtx native kernels: attentionGrad operands do not match B, T, H, hd");
-    return NULL;
-  }
-  float *work = malloc(sizeof(float) * (size_t)B * H * T * T);
-  if (!work) {
-    napi_throw_error(env, NULL, "mtx native kernels: out of memory");
-    return NULL;
-  }
-  load_blas();
-  attention_backward(B, T, H, hd, (float)scale, t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], work);
-  free(work);
-  return NULL;
-}
-
 /* Reads argv[first..first+count) as Float32Arrays into t/len; false (with a JS exception) on a wrong type. */
 static int f32_args(napi_env env, napi_value *argv, int first, int count, float **t, size_t *len) {
   for (int i = 0; i < count; i++)
@@ -433,6 +374,56 @@ static int f32_args(napi_env env, napi_value *argv, int first, int count, float 
 
 static napi_value range_error(napi_env env, const char *what) {
   napi_throw_range_error(env, NULL, what);
+  return NULL;
+}
+
+/* The arguments both attention entry points start with: B, T, H, hd, scale. */
+typedef struct {
+  int B, T, H, hd;
+  float scale;
+} heads_t;
+
+static heads_t heads_args(napi_env env, napi_value *argv) {
+  double scale = 0;
+  napi_get_value_double(env, argv[4], &scale);
+  return (heads_t){int_arg(env, argv[0]), int_arg(env, argv[1]), int_arg(env, argv[2]), int_arg(env, argv[3]), (float)scale};
+}
+
+/* attention(B, T, H, hd, scale, q, k, v, out, probs) */
+static napi_value js_attention(napi_env env, napi_callback_info info) {
+  size_t argc = 10;
+  napi_value argv[10];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  float *t[5];
+  size_t len[5];
+  if (argc != 10 || !f32_args(env, argv, 5, 5, t, len)) return NULL;
+  heads_t a = heads_args(env, argv);
+  size_t act = (size_t)a.B * a.T * a.H * a.hd, pr = (size_t)a.B * a.H * a.T * a.T;
+  if (len[0] < act || len[1] < act || len[2] < act || len[3] < act || len[4] < pr) return range_error(env, "mtx native kernels: attention operands do not match B, T, H, hd");
+  attention_forward(a.B, a.T, a.H, a.hd, a.scale, t[0], t[1], t[2], t[3], t[4]);
+  return NULL;
+}
+
+/* attentionGrad(B, T, H, hd, scale, q, k, v, probs, dout, dq, dk, dv) */
+static napi_value js_attention_grad(napi_env env, napi_callback_info info) {
+  size_t argc = 13;
+  napi_value argv[13];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  float *t[8];
+  size_t len[8];
+  if (argc != 13 || !f32_args(env, argv, 5, 8, t, len)) return NULL;
+  heads_t a = heads_args(env, argv);
+  size_t act = (size_t)a.B * a.T * a.H * a.hd, pr = (size_t)a.B * a.H * a.T * a.T;
+  int ok = len[3] >= pr;
+  for (int i = 0; i < 8; i++) ok = ok && (i == 3 || len[i] >= act);
+  if (!ok) return range_error(env, "mtx native kernels: attentionGrad operands do not match B, T, H, hd");
+  float *work = malloc(sizeof(float) * pr);
+  if (!work) {
+    napi_throw_error(env, NULL, "mtx native kernels: out of memory");
+    return NULL;
+  }
+  attention_backward(a.B, a.T, a.H, a.hd, a.scale, t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], work);
+  free(work);
   return NULL;
 }
 

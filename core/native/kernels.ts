@@ -37,7 +37,7 @@ interface WasmHeap {
   typedArrayFromHeap(t: tf.TensorInfo): Float32Array | Int32Array;
 }
 
-export const ADDON_PATH = join(PACKAGE_ROOT, "core", "native", "build", "Release", "mtx_kernels.node");
+const ADDON_PATH = join(PACKAGE_ROOT, "core", "native", "build", "Release", "mtx_kernels.node");
 const OVERRIDDEN = ["BatchMatMul", "Tanh", "Exp", "Identity", "Cast"] as const;
 /** Kernels the add-on adds (no wasm counterpart), each with its gradient kernel. */
 export const ATTENTION_KERNEL = "MtxCausalAttention";
