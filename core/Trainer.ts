@@ -228,6 +228,9 @@ export class Trainer implements TrainerApi {
       });
 
       const evalEvery = this.config.eval.every;
+      // A recipe whose sources all skip the held-out split (task generators) has nothing to evaluate on.
+      const canEval = this.data.heldout.length > 0;
+      if (!canEval) this.log.info("held-out evaluation: none (no source of this recipe holds documents out)");
       const ckptEvery = this.config.checkpoint.every;
       while (this.step < this.config.steps) {
         const ctx = await this.trainStep();
@@ -259,7 +262,7 @@ export class Trainer implements TrainerApi {
         }
 
         const last = this.step === this.config.steps;
-        if ((evalEvery > 0 && this.step % evalEvery === 0) || last) {
+        if (canEval && ((evalEvery > 0 && this.step % evalEvery === 0) || last)) {
           lastEval = await this.evaluate();
           ctx.metrics!.heldoutLoss = lastEval.heldoutLoss;
           ctx.metrics!.heldoutBpb = lastEval.heldoutBpb;

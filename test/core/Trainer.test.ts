@@ -1,6 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { listCheckpoints, loadCheckpoint } from "../../core/checkpoint/Checkpoint.js";
 import { PluginError } from "../../core/errors.js";
@@ -43,6 +44,15 @@ describe("Trainer", () => {
     expect(audit.sequences).toBe(160);
     for (const g of Object.values(audit.groups) as { scheduled: number; realised: number }[]) expect(Math.abs(g.realised - g.scheduled)).toBeLessThan(0.01);
     expect(metrics[39]!.heldoutBpb).toBe(summary.heldout!.bpb);
+  });
+
+  it("skips held-out evaluation when no source of the recipe holds documents out", async () => {
+    const recipe = join(dirname(fileURLToPath(import.meta.url)), "../fixtures/tiny-echo-recipe.json");
+    const { metrics, summary } = await tinyRun({ steps: 4, eval: { every: 2, batches: 1 }, data: { batchSize: 4, recipe } });
+    expect(summary.status).toBe("completed");
+    expect(summary.heldout).toBeNull();
+    expect(metrics).toHaveLength(4);
+    for (const m of metrics) expect(m.heldoutLoss).toBeUndefined();
   });
 
   it("is deterministic: same seed and config give bitwise the same losses", async () => {
