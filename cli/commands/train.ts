@@ -170,7 +170,7 @@ export const command: CommandModule<object, TrainArgs> = {
       .option("checkpoint-every", { type: "number", describe: "Save a checkpoint every N steps (0: only at the end)", defaultDescription: String(schemaDefault("checkpoint.every")) })
       .option("eval-every", { type: "number", describe: "Held-out evaluation every N steps (0: only at the end)", defaultDescription: String(schemaDefault("eval.every")) })
       .option("batch-size", { type: "number", describe: "Sequences per step", defaultDescription: String(schemaDefault("data.batchSize")) })
-      .option("recipe", { type: "string", describe: "Mixture recipe: 'bundled', a bundled recipe name (general, long-context, no-replay) or a path", defaultDescription: String(schemaDefault("data.recipe")) })
+      .option("recipe", { type: "string", describe: "Mixture recipe: 'bundled', a bundled recipe name (general, long-context, no-replay, copying, induction) or a path", defaultDescription: String(schemaDefault("data.recipe")) })
       .option("lr", { type: "number", describe: "Peak learning rate", defaultDescription: String(schemaDefault("schedule.peakLr")) })
       .option("reset-optimizer", { type: "boolean", describe: "Allow starting from a checkpoint without AdamW moments (fresh moments; recorded)", default: false })
       .option("inject", { type: "string", describe: "Faults to inject, e.g. lr-spike@120:x20,nan@200,bad-batch@150,weight-noise@300:0.05", defaultDescription: "none" })

@@ -10,6 +10,7 @@ import { codeDocument, codeItems } from "../synthetic/code.js";
 import { mathDocument, mathItems } from "../synthetic/math.js";
 import { retrievalDocuments } from "../synthetic/retrieval.js";
 import { copyDocuments } from "../synthetic/copy.js";
+import { echoDocuments, recurrenceDocuments } from "../synthetic/repeats.js";
 import { trajectories, trajectoryDocument } from "../synthetic/tools/trajectories.js";
 import { loadBrown, loadSotu } from "./general.js";
 import { loadLodash, loadSpdx, loadWordnet } from "./specialist.js";
@@ -51,6 +52,8 @@ export const BUILTIN_SOURCES: Record<string, BuiltinSource> = {
   "synthetic-code": { kind: "synthetic", defaultCount: 3000, description: "tiny programs with line-by-line execution traces and output", load: (ctx, n) => codeItems(ctx.syntheticSeed, n ?? 3000).map(codeDocument) },
   "synthetic-retrieval": { kind: "synthetic", defaultCount: 1500, holdOut: false, description: "long-context retrieval: training-split Brown filler with key-value facts recalled at the end of each unit", load: (ctx, n) => retrievalDocuments(ctx.syntheticSeed, n ?? 1500) },
   "synthetic-copy": { kind: "synthetic", defaultCount: 4000, holdOut: false, description: "induction: a list of names with 4-digit numbers, then the same list again", load: (ctx, n) => copyDocuments(ctx.syntheticSeed, n ?? 4000) },
+  "synthetic-echo": { kind: "synthetic", defaultCount: 4000, holdOut: false, description: "copying: short runs of English, each followed on the next line by itself", load: (ctx, n) => echoDocuments(ctx.syntheticSeed, n ?? 4000) },
+  "synthetic-recurrence": { kind: "synthetic", defaultCount: 4000, holdOut: false, description: "induction: English passages in which short spans recur later, unmarked", load: (ctx, n) => recurrenceDocuments(ctx.syntheticSeed, n ?? 4000) },
   "agent-trajectories": { kind: "synthetic", defaultCount: 2000, description: "tool-use trajectories (search, calculator, key-value store) labelled with their outcome", load: (ctx, n) => trajectories(ctx.syntheticSeed, n ?? 2000).map(trajectoryDocument) },
 };
 

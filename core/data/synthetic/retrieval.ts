@@ -12,11 +12,8 @@
  */
 import { createRng, permutation, type Rng } from "../../rng.js";
 import type { Document } from "../documents.js";
-import { isHeldOut, loadBrown } from "../sources/general.js";
+import { fillerRun } from "./filler.js";
 import { vocabulary } from "./vocabulary.js";
-
-/** Held-out share of the general sources the filler must avoid (the recipes' default heldoutShare). */
-const GENERAL_HELDOUT_SHARE = 0.05;
 
 export interface RetrievalOptions {
   unitsPerDocument?: number;
@@ -25,35 +22,12 @@ export interface RetrievalOptions {
   factsPerUnit?: number;
 }
 
-function sentencesOf(text: string): string[] {
-  return text
-    .replace(/\s+/g, " ")
-    .split(/(?<=[.!?])\s+/)
-    .filter((s) => s.length > 20 && s.length < 400);
-}
-
-let fillerCache: string[] | undefined;
-function filler(): string[] {
-  fillerCache ??= loadBrown()
-    .filter((d) => !isHeldOut(d.id, GENERAL_HELDOUT_SHARE))
-    .flatMap((d) => sentencesOf(d.text));
-  return fillerCache;
-}
-
 function unit(rng: Rng, chars: number, maxFacts: number): string {
-  const sentences = filler();
   const { names } = vocabulary();
   const facts = new Map<string, string>();
   const count = 1 + rng.int(maxFacts);
   while (facts.size < count) facts.set(names[rng.int(names.length)]!, String(1000 + rng.int(9000)));
-  const hay: string[] = [];
-  let start = rng.int(sentences.length);
-  let length = 0;
-  while (length < chars) {
-    const s = sentences[start++ % sentences.length]!;
-    hay.push(s);
-    length += s.length + 1;
-  }
+  const hay = fillerRun((n) => rng.int(n), chars);
   for (const [key, value] of facts) hay.splice(rng.int(hay.length + 1), 0, `The special magic number for ${key} is: ${value}.`);
   const all = [...facts];
   const questions = permutation(all.length, rng).map((i) => all[i]!);
