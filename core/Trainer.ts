@@ -3,6 +3,7 @@
  * order documented in hooks.ts, and carries out the verdicts plugins return. Data flows one way:
  * config -> trainer -> hooks -> plugins -> verdicts back to the trainer.
  */
+import { resolve, sep } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { describeBackend, initBackend, kernelsInUse, type BackendInfo } from "./backend.js";
 import { latestGoodCheckpoint, listCheckpoints, loadCheckpoint, saveCheckpoint, stepDirName, type CheckpointState, type CheckpointTag, type LoadedCheckpoint } from "./checkpoint/Checkpoint.js";
@@ -27,7 +28,7 @@ import { learningRate, type ResolvedSchedule } from "./optim/schedules.js";
 import { packageVersion, resolveCheckpointPath, resolveTokenizerPath } from "./paths.js";
 import type { MtxPlugin, OnErrorPolicy } from "./plugin.js";
 import { createRng, restoreRng, type Rng } from "./rng.js";
-import { RunDir } from "./run/RunDir.js";
+import { RunDir, setAsideEarlierRun } from "./run/RunDir.js";
 import type { Logger, TrainerApi } from "./TrainerApi.js";
 import { ALLOWED_ACTIONS, formatVerdict, type Verdict, type VerdictRecord } from "./verdicts.js";
 
@@ -113,6 +114,15 @@ export class Trainer implements TrainerApi {
   constructor(config: EffectiveConfig, plugins: MtxPlugin[] = [], private readonly options: TrainerOptions = {}) {
     this.config = config;
     this.log = options.log ?? silent;
+    if (!options.resume) {
+      // A new run never appends to an earlier run's metrics or mixes its checkpoints with that run's.
+      const from = config.from && config.from !== "bundled" ? resolve(config.from) : undefined;
+      if (from && (from + sep).startsWith(resolve(config.out) + sep)) {
+        throw new ConfigError(`--from ${config.from} is inside --out ${config.out}, which holds the run it came from; give the new run another --out (or pass --resume to continue that run)`);
+      }
+      const moved = setAsideEarlierRun(config.out);
+      if (moved) this.log.info(`${config.out} held an earlier run: moved it to ${moved}`);
+    }
     this.run = new RunDir(config.out);
     this.plugins = plugins;
     this.faults = parseFaults(config.inject);

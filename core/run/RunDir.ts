@@ -9,6 +9,20 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 
+/**
+ * If `path` holds an earlier run (a summary, metrics or checkpoints), rename it to `<path>.prev-<n>` (the
+ * first free n) so a new run starts in an empty directory and the earlier one is kept whole. Returns the
+ * new name, or undefined when there was nothing to move.
+ */
+export function setAsideEarlierRun(path: string): string | undefined {
+  const dir = resolve(path);
+  if (!["summary.json", "metrics.jsonl", "checkpoints"].some((f) => existsSync(join(dir, f)))) return undefined;
+  let n = 1;
+  while (existsSync(`${dir}.prev-${n}`)) n++;
+  renameSync(dir, `${dir}.prev-${n}`);
+  return `${dir}.prev-${n}`;
+}
+
 export class RunDir {
   readonly path: string;
 

@@ -55,6 +55,18 @@ describe("Trainer", () => {
     for (const m of metrics) expect(m.heldoutLoss).toBeUndefined();
   });
 
+  it("a new run in a directory holding an earlier run moves that run aside instead of mixing with it", async () => {
+    const first = await tinyRun({ steps: 6 });
+    const { summary, metrics } = await tinyRun({ steps: 3, out: first.config.out });
+    expect(summary.status).toBe("completed");
+    expect(metrics.map((m) => m.step)).toEqual([1, 2, 3]);
+    expect(listCheckpoints(join(first.config.out, "checkpoints"))).toEqual([3]);
+    const moved = `${first.config.out}.prev-1`;
+    expect(readJsonl<{ step: number }>(join(moved, "metrics.jsonl")).map((m) => m.step)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(listCheckpoints(join(moved, "checkpoints"))).toEqual([5, 6]);
+    expect(() => new Trainer(tinyEffective({ out: first.config.out, from: join(first.config.out, "checkpoints", "step-3") }))).toThrow(/inside --out/);
+  });
+
   it("is deterministic: same seed and config give bitwise the same losses", async () => {
     const a = await tinyRun({ steps: 8 });
     const b = await tinyRun({ steps: 8 });
