@@ -1,26 +1,28 @@
 /**
  * `npm run experiment:context`: context extension of the bundled base (trained at 128 tokens) to 256.
- * Needle-in-a-haystack at 1x, 2x and 4x the base's context and short-context bits per byte, before and
+ * Needle-in-a-haystack at 1x, 2x and 4x the base's context (11 depths), short-context bits per byte and
+ * the induction probe's copy gain (nats saved on a repeated span), before and
  * after a short stage at 256 tokens on the `long-context` recipe with RoPE base scaling (ABF, base
- * 10k -> 100k). Options: --steps N (default 400), --variants abf (also yarn, pi, ntk, comma-separated,
- * one stage each), --trials N per grid cell (default 4), --lr (default 6e-4), --recipe (default
+ * 10k -> 100k). Options: --steps N (default 1600), --variants abf (also yarn, pi, ntk, comma-separated,
+ * one stage each), --trials N per grid cell (default 4), --lr (peak, cosine to a tenth; default 1e-3), --recipe (default
  * long-context; a name or a recipe file).
  */
 import type { NeedleCell } from "../../probes/needle.js";
 import { arg, pct, probe, say, trainRun } from "./common.js";
 
-const steps = Number(arg("steps", "400"));
+const steps = Number(arg("steps", "1600"));
 const variants = arg("variants", "abf").split(",");
 const trials = Number(arg("trials", "4"));
-const lr = Number(arg("lr", "6e-4"));
+const lr = Number(arg("lr", "1e-3"));
 const recipe = arg("recipe", "long-context");
 const lengths = [128, 256, 512];
-const depths = [0, 0.25, 0.5, 0.75, 1];
+const depths = Array.from({ length: 11 }, (_, i) => i / 10);
 
 async function measure(checkpoint: string) {
-  const [needle, short] = await probe(checkpoint, [
+  const [needle, short, copying] = await probe(checkpoint, [
     { probe: "needle", params: { lengths, depths, trials } },
     { probe: "heldout", params: { seqLen: 128, sequencesPerSource: 16 } },
+    { probe: "induction", params: { seqLen: 128 } },
   ]);
   const grid = (needle!.details as { grid: NeedleCell[] }).grid;
   const at = (L: number) => grid.filter((c) => c.length === L);
@@ -29,6 +31,7 @@ async function measure(checkpoint: string) {
     cellsAll: Object.fromEntries(lengths.map((L) => [L, at(L).filter((c) => c.accuracy === 1).length / at(L).length])),
     meanRank: Object.fromEntries(lengths.map((L) => [L, at(L).reduce((a, c) => a + c.meanRank, 0) / at(L).length])),
     bpb128: short!.metrics.bpb!,
+    copyGain: copying!.metrics.gain!,
   };
 }
 
@@ -44,8 +47,8 @@ for (const v of variants) {
 }
 
 console.log(`\nNeedle-in-a-haystack (${depths.length} depths x ${trials} trials per length): greedy exact-match accuracy; cells with every trial right; mean rank of the value's first token`);
-console.log(["model".padEnd(58), ...lengths.map((L) => `len ${L}`.padStart(26)), "short bpb (128)".padStart(17)].join(""));
+console.log(["model".padEnd(58), ...lengths.map((L) => `len ${L}`.padStart(26)), "short bpb (128)".padStart(20), "copy gain".padStart(11)].join(""));
 for (const [label, m] of rows) {
   const d = ((m.bpb128 - base.bpb128) / base.bpb128) * 100;
-  console.log([label.padEnd(58), ...lengths.map((L) => `${pct(m.accuracy[L]!)} / ${pct(m.cellsAll[L]!)} / r${m.meanRank[L]!.toFixed(0)}`.padStart(26)), `${m.bpb128.toFixed(4)} (${d >= 0 ? "+" : ""}${d.toFixed(2)}%)`.padStart(17)].join(""));
+  console.log([label.padEnd(58), ...lengths.map((L) => `${pct(m.accuracy[L]!)} / ${pct(m.cellsAll[L]!)} / r${m.meanRank[L]!.toFixed(0)}`.padStart(26)), `${m.bpb128.toFixed(4)} (${d >= 0 ? "+" : ""}${d.toFixed(2)}%)`.padStart(20), m.copyGain.toFixed(2).padStart(11)].join(""));
 }
