@@ -3,7 +3,7 @@
  * token 4-grams in greedy continuations (degenerate loops) and the continuation length before an end of
  * text (verbosity; reasoning overfitting shows up as longer, more repetitive output than the baseline).
  */
-import { interleave, prepareMixture } from "../core/data/pipeline.js";
+import { heldoutReplay, prepareMixture } from "../core/data/pipeline.js";
 import { generate } from "../core/model/generate.js";
 import type { ProbeDefinition } from "./types.js";
 
@@ -27,8 +27,7 @@ export const generation: ProbeDefinition = {
     const prompts = Number(params.prompts ?? 8);
     const maxTokens = Number(params.maxTokens ?? 48);
     const { mixture } = prepareMixture(String(params.recipe ?? "bundled"));
-    const replay = mixture.groups.filter((g) => g.replay).flatMap((g) => [...new Set(g.documents.map((d) => d.source))]);
-    const docs = interleave(replay.map((s) => mixture.heldout[s] ?? [])).slice(0, prompts);
+    const docs = heldoutReplay(mixture).slice(0, prompts);
     let rep = 0;
     let len = 0;
     for (const d of docs) {

@@ -3,7 +3,7 @@
  * perplexity = exp(mean NLL), bpb = sum NLL / sum bytes / ln 2), over the first windows of the held-out
  * documents of the bundled recipe. `bpb` is the general (replay) sources' value: the forgetting signal.
  */
-import { heldoutBatches, interleave, prepareMixture } from "../core/data/pipeline.js";
+import { heldoutBatches, heldoutReplay, prepareMixture, replaySources } from "../core/data/pipeline.js";
 import { scoreBatches, tokenBatch } from "../core/evaluate.js";
 import type { ProbeDefinition } from "./types.js";
 
@@ -14,9 +14,9 @@ export const heldout: ProbeDefinition = {
     const perSource = Number(params.sequencesPerSource ?? 8);
     const seqLen = Number(params.seqLen ?? model.config.contextLength);
     const { mixture } = prepareMixture(String(params.recipe ?? "bundled"));
-    const replay = new Set(mixture.groups.filter((g) => g.replay).flatMap((g) => [...new Set(g.documents.map((d) => d.source))]));
+    const replay = replaySources(mixture);
     const metrics: Record<string, number> = {};
-    const general = heldoutBatches(interleave([...replay].map((s) => mixture.heldout[s] ?? [])), tokenizer, seqLen, perSource, Math.max(1, replay.size)).map(tokenBatch);
+    const general = heldoutBatches(heldoutReplay(mixture), tokenizer, seqLen, perSource, Math.max(1, replay.length)).map(tokenBatch);
     const g = scoreBatches(model, general, tokenizer.tokenBytes);
     Object.assign(metrics, { loss: g.loss, perplexity: Math.exp(g.loss), bpb: g.bpb });
     let n = g.tokens;

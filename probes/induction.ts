@@ -8,7 +8,7 @@
  * gain near 0, and no context-extension stage gives it needle retrieval at any length.
  */
 import * as tf from "@tensorflow/tfjs";
-import { interleave, prepareMixture } from "../core/data/pipeline.js";
+import { heldoutReplay, prepareMixture } from "../core/data/pipeline.js";
 import type { ProbeDefinition } from "./types.js";
 
 export const induction: ProbeDefinition = {
@@ -20,9 +20,8 @@ export const induction: ProbeDefinition = {
     const span = Math.floor(seqLen / 2);
     if (span < 4) throw new Error(`induction: seqLen ${seqLen} is too short (it needs at least 8 tokens)`);
     const { mixture } = prepareMixture(String(params.recipe ?? "bundled"));
-    const replay = [...new Set(mixture.groups.filter((g) => g.replay).flatMap((g) => g.documents.map((d) => d.source)))];
     const spans: number[][] = [];
-    for (const d of interleave(replay.map((s) => mixture.heldout[s] ?? []))) {
+    for (const d of heldoutReplay(mixture)) {
       const ids = Array.from(tokenizer.encode(d.text));
       for (let at = 0; at + span <= ids.length && spans.length < sequences; at += span) spans.push(ids.slice(at, at + span));
       if (spans.length >= sequences) break;

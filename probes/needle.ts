@@ -4,7 +4,7 @@
  * with "The special magic number for KEY is:". Scored by greedy exact match of VALUE and by the rank of
  * VALUE's first token among all next tokens (1 = top). Lengths beyond the training context test extension.
  */
-import { interleave, prepareMixture } from "../core/data/pipeline.js";
+import { heldoutReplay, prepareMixture } from "../core/data/pipeline.js";
 import { generate, nextTokenLogProbs } from "../core/model/generate.js";
 import { createRng } from "../core/rng.js";
 import { vocabulary } from "../core/data/synthetic/vocabulary.js";
@@ -26,9 +26,8 @@ export const needle: ProbeDefinition = {
     const depths = (params.depths as number[] | undefined) ?? [0, 0.25, 0.5, 0.75, 1];
     const trials = Number(params.trials ?? 2);
     const { mixture } = prepareMixture(String(params.recipe ?? "bundled"));
-    const replay = mixture.groups.filter((g) => g.replay).flatMap((g) => [...new Set(g.documents.map((d) => d.source))]);
     const hay: number[] = [];
-    for (const d of interleave(replay.map((s) => mixture.heldout[s] ?? []))) {
+    for (const d of heldoutReplay(mixture)) {
       hay.push(...tokenizer.encode(d.text + "\n"));
       if (hay.length > 8 * Math.max(...lengths)) break;
     }

@@ -69,14 +69,15 @@ const phases: Phase[] = [
   { name: "copying", recipe: "copying", steps: copyingSteps, schedule: { type: "constant", peakLr: 0.002, warmupSteps: 20 } },
   { name: "induction", recipe: "induction", steps: inductionSteps, schedule: { type: "constant", peakLr: 0.002, warmupSteps: 20 } },
 ].filter((p) => p.steps > 0);
-if (!phases.some((p) => p.name === startPhase)) throw new Error(`--from-phase: no phase '${startPhase}' (phases: ${phases.map((p) => p.name).join(", ")})`);
+const startIndex = phases.findIndex((p) => p.name === startPhase);
+if (startIndex < 0) throw new Error(`--from-phase: no phase '${startPhase}' (phases: ${phases.map((p) => p.name).join(", ")})`);
 
 let from: string | null = null;
 let summary: RunSummary | undefined;
 const totals = { steps: 0, wallTimeSec: 0 };
 for (const [i, phase] of phases.entries()) {
   const out = join(work, phase.name);
-  if (i < phases.findIndex((p) => p.name === startPhase)) {
+  if (i < startIndex) {
     const done = JSON.parse(readFileSync(join(out, "summary.json"), "utf8")) as RunSummary;
     console.log(`phase ${phase.name}: reusing ${out} (${done.endStep} steps)`);
     from = join(out, "checkpoints", stepDirName(phase.steps));

@@ -99,15 +99,25 @@ export function interleave(lists: Document[][]): Document[] {
   return out;
 }
 
+/** The sources of the recipe's replay (general-data) groups, in recipe order, each once. */
+export function replaySources(mixture: BuiltMixture): string[] {
+  return [...new Set(mixture.groups.filter((g) => g.replay).flatMap((g) => g.documents.map((d) => d.source)))];
+}
+
+/** Held-out documents of the replay sources, interleaved source by source (what general probes read). */
+export function heldoutReplay(mixture: BuiltMixture): Document[] {
+  return interleave(replaySources(mixture).map((s) => mixture.heldout[s] ?? []));
+}
+
 export function buildRunData(config: EffectiveConfig, tokenizer: Tokenizer, seqLen: number, log?: DataLog): RunData {
   const { loaded, mixture, cached } = prepareMixture(config.data.recipe, { strict: config.data.strict, cache: config.data.cache, log });
   log?.info(`data: recipe '${loaded.recipe.name}' (${loaded.recipe.groups.map((g) => `${g.name} ${(g.weight * 100).toFixed(0)}%`).join(", ")})${cached ? " from cache" : ""}`);
   for (const issue of mixture.issues.slice(0, 5)) log?.warn(`data: ${issue.file}${issue.line ? `:${issue.line}` : ""}: ${issue.message}`);
   if (mixture.issues.length > 5) log?.warn(`data: ${mixture.issues.length} bad records in all (see 'mtx data inspect')`);
   const train = new MixtureStream({ groups: mixture.groups, tokenizer, seqLen, batchSize: config.data.batchSize, seed: config.seed });
-  const replaySources = new Set(mixture.groups.filter((g) => g.replay).flatMap((g) => g.documents.map((d) => d.source)));
-  const general = Object.entries(mixture.heldout).filter(([s]) => replaySources.size === 0 || replaySources.has(s));
-  const others = Object.entries(mixture.heldout).filter(([s]) => replaySources.size > 0 && !replaySources.has(s));
+  const replay = new Set(replaySources(mixture));
+  const general = Object.entries(mixture.heldout).filter(([s]) => replay.size === 0 || replay.has(s));
+  const others = Object.entries(mixture.heldout).filter(([s]) => replay.size > 0 && !replay.has(s));
   const heldout = heldoutBatches(interleave(general.map(([, d]) => d)), tokenizer, seqLen, config.data.batchSize, config.eval.batches);
   const heldoutBySource = others.flatMap(([, d]) => heldoutBatches(d, tokenizer, seqLen, config.data.batchSize, 1));
   return { train, heldout, heldoutBySource, mixture, recipe: loaded };
