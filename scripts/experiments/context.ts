@@ -4,7 +4,7 @@
  * the induction probe's copy gain (nats saved on a repeated span), before and
  * after a short stage at 256 tokens on the `long-context` recipe with RoPE base scaling (ABF, base
  * 10k -> 100k). Options: --steps N (default 1600), --variants abf (also yarn, pi, ntk, comma-separated,
- * one stage each), --trials N per grid cell (default 4), --lr (peak, cosine to a tenth; default 1e-3), --recipe (default
+ * one stage each), --trials N per grid cell (default 12), --lr (peak, cosine to a tenth; default 1e-3), --recipe (default
  * long-context; a name or a recipe file).
  */
 import type { NeedleCell } from "../../probes/needle.js";
@@ -12,7 +12,7 @@ import { arg, pct, probe, say, trainRun } from "./common.js";
 
 const steps = Number(arg("steps", "1600"));
 const variants = arg("variants", "abf").split(",");
-const trials = Number(arg("trials", "4"));
+const trials = Number(arg("trials", "12"));
 const lr = Number(arg("lr", "1e-3"));
 const recipe = arg("recipe", "long-context");
 const lengths = [128, 256, 512];
