@@ -16,7 +16,7 @@
  * probe figures. Usage: npm run fixtures:base [-- --steps N --copying-steps N --induction-steps N
  * --out DIR --from-phase NAME]
  */
-import { cpSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { loadCheckpoint, saveCheckpoint, stepDirName } from "../core/checkpoint/Checkpoint.js";
 import type { RunSummary } from "../core/hooks.js";
@@ -47,16 +47,18 @@ const vocab = Number(arg("vocab", "2048"));
 
 if (startPhase === "general") rmSync(work, { recursive: true, force: true });
 mkdirSync(work, { recursive: true });
-const t0 = performance.now();
-const { mixture } = prepareMixture("general");
-const trainDocs = mixture.groups.flatMap((g) => g.documents);
-const tokenizerJson = trainBpe(
-  trainDocs.map((d) => d.text),
-  { vocabSize: vocab },
-);
 const tokenizerPath = join(work, "tokenizer.json");
-writeFileSync(tokenizerPath, JSON.stringify(tokenizerJson));
-console.log(`tokenizer: ${vocab} tokens from ${trainDocs.length} documents in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+if (startPhase === "general") {
+  const t0 = performance.now();
+  const { mixture } = prepareMixture("general");
+  const trainDocs = mixture.groups.flatMap((g) => g.documents);
+  writeFileSync(tokenizerPath, JSON.stringify(trainBpe(trainDocs.map((d) => d.text), { vocabSize: vocab })));
+  console.log(`tokenizer: ${vocab} tokens from ${trainDocs.length} documents in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+} else {
+  // The earlier phases' checkpoints were trained with the work directory's tokenizer: keep it.
+  if (!existsSync(tokenizerPath)) throw new Error(`--from-phase ${startPhase}: no ${tokenizerPath}; run all phases first`);
+  console.log(`tokenizer: reusing ${tokenizerPath}`);
+}
 
 interface Phase {
   name: string;

@@ -1,11 +1,11 @@
 /**
  * `npm run experiment:context`: context extension of the bundled base (trained at 128 tokens) to 256.
  * Needle-in-a-haystack at 1x, 2x and 4x the base's context (11 depths), short-context bits per byte and
- * the induction probe's copy gain (nats saved on a repeated span), before and
- * after a short stage at 256 tokens on the `long-context` recipe with RoPE base scaling (ABF, base
- * 10k -> 100k). Options: --steps N (default 1600), --variants abf (also yarn, pi, ntk, comma-separated,
- * one stage each), --trials N per grid cell (default 12), --lr (peak, cosine to a tenth; default 1e-3), --recipe (default
- * long-context; a name or a recipe file).
+ * the induction probe's copy gain (nats saved on a repeated span), before and after a short stage at 256
+ * tokens on the `long-context` recipe with RoPE base scaling (ABF, base 10k -> 100k). Options: --steps N
+ * (default 1600), --variants abf (also yarn, pi, ntk, comma-separated, one stage each), --trials N per
+ * grid cell (default 12), --lr (peak, cosine to a tenth; default 1e-3), --recipe (default long-context;
+ * a name or a recipe file).
  */
 import type { NeedleCell } from "../../probes/needle.js";
 import { arg, pct, probe, say, trainRun } from "./common.js";
