@@ -7,6 +7,7 @@ import { resolve, sep } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { describeBackend, initBackend, kernelsInUse, type BackendInfo } from "./backend.js";
 import { latestGoodCheckpoint, listCheckpoints, loadCheckpoint, saveCheckpoint, stepDirName, type CheckpointState, type CheckpointTag, type LoadedCheckpoint } from "./checkpoint/Checkpoint.js";
+import type { ConfigChange } from "./config/resume.js";
 import type { EffectiveConfig, ModelConfig } from "./config/types.js";
 import type { Batch } from "./data/batch.js";
 import { buildRunData, type RunData } from "./data/pipeline.js";
@@ -22,13 +23,14 @@ import { guardTaps } from "./interceptor.js";
 import { freezePlan } from "./model/freeze.js";
 import { DataParallel } from "./parallel/DataParallel.js";
 import { reserveCores } from "./native/kernels.js";
+import { formatBytes, trainingMemory, WASM_HEAP_LIMIT } from "./model/memory.js";
 import { Transformer, ropeSpec, trainFlopsPerToken } from "./model/Transformer.js";
 import { AdamW } from "./optim/AdamW.js";
 import { learningRate, type ResolvedSchedule } from "./optim/schedules.js";
 import { packageVersion, resolveCheckpointPath, resolveTokenizerPath } from "./paths.js";
 import type { MtxPlugin, OnErrorPolicy } from "./plugin.js";
 import { createRng, restoreRng, type Rng } from "./rng.js";
-import { RunDir, setAsideEarlierRun } from "./run/RunDir.js";
+import { RunDir } from "./run/RunDir.js";
 import type { Logger, TrainerApi } from "./TrainerApi.js";
 import { ALLOWED_ACTIONS, formatVerdict, type Verdict, type VerdictRecord } from "./verdicts.js";
 
@@ -38,6 +40,8 @@ export interface TrainerOptions {
   /** onError policy per plugin name (default: halt). */
   policies?: Record<string, OnErrorPolicy>;
   log?: Logger;
+  /** On --resume: the config fields this resume changes (recorded in decisions.jsonl). */
+  configChanges?: ConfigChange[];
 }
 
 type StopSignal = "SIGINT" | "SIGTERM";
@@ -66,11 +70,27 @@ interface LrReduction {
 
 const silent: Logger = { info() {}, warn() {} };
 
+/** Refuse (exit 2) a model and batch that would not fit the wasm heap, with the estimate and what to do. */
+function checkWasmFits(cfg: ModelConfig, batch: number): void {
+  const need = trainingMemory(cfg, batch, cfg.contextLength);
+  if (need.bytes <= 0.95 * WASM_HEAP_LIMIT) return;
+  let smaller = batch;
+  while (smaller > 1 && trainingMemory(cfg, smaller, cfg.contextLength).bytes > 0.95 * WASM_HEAP_LIMIT) smaller = Math.floor(smaller / 2);
+  const fits = trainingMemory(cfg, smaller, cfg.contextLength).bytes <= 0.95 * WASM_HEAP_LIMIT;
+  throw new ConfigError(
+    `a ${(need.parameters / 1e6).toFixed(1)} M-parameter model (dModel ${cfg.dModel}, ${cfg.nLayers} layers, context ${cfg.contextLength}) at batch ${batch} needs about ${formatBytes(need.bytes)} ` +
+      `of the TensorFlow.js engine's ${formatBytes(WASM_HEAP_LIMIT)} WebAssembly heap (an estimate). Train it on the PyTorch engine (--engine torch)` +
+      (fits ? `, or lower --batch-size to ${smaller}` : "") + ", or use a smaller model",
+  );
+}
+
 export class Trainer implements TrainerApi {
   readonly hooks: TrainerHooks = createHooks();
   readonly config: EffectiveConfig;
   readonly log: Logger;
-  private readonly run: RunDir;
+  /** Opened (and locked) when train() starts. */
+  private run!: RunDir;
+  private readonly runPath: string;
   private readonly plugins: MtxPlugin[];
   private readonly rngs = new Map<string, Rng>();
   private stopSignal: StopSignal | undefined;
@@ -120,10 +140,8 @@ export class Trainer implements TrainerApi {
       if (from && (from + sep).startsWith(resolve(config.out) + sep)) {
         throw new ConfigError(`--from ${config.from} is inside --out ${config.out}, which holds the run it came from; give the new run another --out (or pass --resume to continue that run)`);
       }
-      const moved = setAsideEarlierRun(config.out);
-      if (moved) this.log.info(`${config.out} held an earlier run: moved it to ${moved}`);
     }
-    this.run = new RunDir(config.out);
+    this.runPath = resolve(config.out);
     this.plugins = plugins;
     this.faults = parseFaults(config.inject);
     const names = new Set<string>();
@@ -135,14 +153,14 @@ export class Trainer implements TrainerApi {
       policyOf: (name) => options.policies?.[name] ?? "halt",
       onError: ({ error, policy }) => {
         this.log.warn(`${error.message} (onError: ${policy})`);
-        this.run.append("decisions.jsonl", { step: this.step, action: "plugin-error", plugin: error.plugin, hook: error.hook, policy, reason: error.message, time: new Date().toISOString() });
+        this.run?.append("decisions.jsonl", { step: this.step, action: "plugin-error", plugin: error.plugin, hook: error.hook, policy, reason: error.message, time: new Date().toISOString() });
       },
     });
     for (const p of plugins) p.apply(this);
   }
 
   get runDir(): string {
-    return this.run.path;
+    return this.runPath;
   }
 
   rng(label: string): Rng {
@@ -183,6 +201,8 @@ export class Trainer implements TrainerApi {
 
   /** Run to the end (or a halt or a stop). Errors are rethrown after summary, failure and shutdown. */
   async train(): Promise<RunSummary> {
+    // The run directory is this process's alone from here on (a second writer gets exit 2).
+    this.run = RunDir.openForWriting(this.config.out, { resume: !!this.options.resume, onMoved: (to) => this.log.info(`${this.config.out} held an earlier run: moved it to ${to}`) });
     const started = performance.now();
     let status: RunStatus = "failed";
     let halt: RunSummary["halt"];
@@ -337,6 +357,7 @@ export class Trainer implements TrainerApi {
     this.tokenizer = start ? new Tokenizer(start.tokenizerJson as TokenizerJson) : Tokenizer.load(resolveTokenizerPath(this.config.tokenizer));
     let modelConfig = start ? start.state.model : this.scratchModelConfig();
     if (!this.options.resume) modelConfig = this.stageModelConfig(modelConfig, !!start);
+    if (this.backend.name === "wasm") checkWasmFits(modelConfig, this.config.data.batchSize);
     this.model = start ? Transformer.fromWeights(modelConfig, start.weights, this.rng("adapters")) : Transformer.init(modelConfig, this.rng("init"));
     this.optimizer = new AdamW(this.model.params, this.config.optimizer);
     if (start) {
@@ -358,7 +379,13 @@ export class Trainer implements TrainerApi {
 
     if (this.options.resume && start) {
       this.restoreRunState(start, "resume");
-      this.run.truncateMetricsAfter(this.step);
+      const changes = this.options.configChanges ?? [];
+      if (changes.length) {
+        const reason = `resumed with ${changes.map((c) => `${c.field} ${JSON.stringify(c.before)} -> ${JSON.stringify(c.after)}`).join(", ")}`;
+        this.run.append("decisions.jsonl", { step: this.step, action: "config-change", plugin: "trainer", reason, evidence: { changes }, time: new Date().toISOString() });
+        this.log.info(reason);
+      }
+      this.run.truncateAfter(this.step);
       this.log.info(`resumed at step ${this.step} from ${start.dir}`);
     } else if (start) {
       this.tokens = start.state.tokens;
@@ -760,7 +787,7 @@ export class Trainer implements TrainerApi {
           for (const id of v.skipSamples) this.skipSamples.add(id);
           this.data.train.skip?.(v.skipSamples);
         }
-        this.run.truncateMetricsAfter(this.step);
+        this.run.truncateAfter(this.step);
         outcome = `rolled back to step ${ckpt.state.step} (${good})`;
         break;
       }
@@ -848,5 +875,6 @@ export class Trainer implements TrainerApi {
     await this.dataParallel?.close();
     this.optimizer?.dispose();
     this.model?.dispose();
+    this.run.close();
   }
 }

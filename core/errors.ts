@@ -12,6 +12,8 @@ export const ErrorCodes = {
   plugin: "E_PLUGIN",
   probe: "E_PROBE",
   backend: "E_BACKEND",
+  storage: "E_STORAGE",
+  engine: "E_ENGINE",
   internal: "E_INTERNAL",
 } as const;
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -23,6 +25,10 @@ export const ExitCodes = {
   badInput: 2,
   halted: 3,
   internal: 4,
+  /** A file could not be written or read for a reason outside mtx: disk full, no permission, read-only. */
+  storage: 5,
+  /** The training engine died (a rank crashed or hung); the last complete checkpoint is intact. */
+  engineFailed: 6,
   interrupted: 130,
   terminated: 143,
 } as const;
@@ -85,6 +91,54 @@ export class BackendError extends MtxError {
   }
 }
 
+/**
+ * The file system refused a read or write (ENOSPC, EDQUOT, EACCES, EPERM, EROFS, ...). The message names
+ * the path and what to do; `errno` keeps the system code.
+ */
+export class StorageError extends MtxError {
+  constructor(
+    readonly path: string,
+    readonly errno: string | undefined,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(ErrorCodes.storage, message, options);
+  }
+}
+
+/** The training engine (a PyTorch process group) failed: a rank died, hung or reported an error. */
+export class EngineError extends MtxError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(ErrorCodes.engine, message, options);
+  }
+}
+
+const STORAGE_CODES: Record<string, string> = {
+  ENOSPC: "the disk is full",
+  EDQUOT: "the disk quota is exceeded",
+  EACCES: "permission denied",
+  EPERM: "operation not permitted",
+  EROFS: "the file system is read-only",
+  EIO: "an I/O error occurred",
+  ENOTDIR: "a part of the path is not a directory",
+  EISDIR: "the path is a directory",
+  EEXIST: "the path already exists",
+  EMFILE: "too many open files",
+  ENAMETOOLONG: "the path is too long",
+};
+
+/**
+ * Wrap a file-system error into a StorageError that names the path and what was being done, or return
+ * undefined when `error` is not a system error of that kind (then the caller rethrows it as it is).
+ */
+export function storageError(error: unknown, path: string, doing: string): StorageError | undefined {
+  if (error instanceof StorageError) return error;
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (!code || !(code in STORAGE_CODES)) return undefined;
+  const advice = code === "ENOSPC" || code === "EDQUOT" ? "free some space (or point --out at another disk) and resume with --resume" : code === "EROFS" || code === "EACCES" || code === "EPERM" ? "choose a directory you can write to" : "check the path";
+  return new StorageError(path, code, `could not ${doing} ${path}: ${STORAGE_CODES[code]} (${code}); ${advice}`, { cause: error });
+}
+
 /** Exit code for an error that ended a command: 2 for anything the user can fix, 4 otherwise. */
 export function exitCodeFor(error: unknown): number {
   if (!(error instanceof MtxError)) return ExitCodes.internal;
@@ -99,6 +153,10 @@ export function exitCodeFor(error: unknown): number {
       // A plugin that cannot be found or whose options are wrong is bad input; one that threw mid-run
       // is reported through the run's onError policy before it ever reaches here.
       return ExitCodes.badInput;
+    case ErrorCodes.storage:
+      return ExitCodes.storage;
+    case ErrorCodes.engine:
+      return ExitCodes.engineFailed;
     default:
       return ExitCodes.internal;
   }

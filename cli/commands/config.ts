@@ -11,7 +11,9 @@ interface ConfigArgs extends TrainArgs {
 
 export async function run(a: ConfigArgs): Promise<string> {
   if (a.schema) return readFileSync(RUN_SCHEMA_PATH, "utf8");
-  return JSON.stringify(effectiveConfig(a), null, 2) + "\n";
+  const { config, notes } = effectiveConfig(a);
+  for (const n of notes) process.stderr.write(`note: ${n}\n`);
+  return JSON.stringify(config, null, 2) + "\n";
 }
 
 export const command: CommandModule<object, ConfigArgs> = {

@@ -2,7 +2,8 @@
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
-import { loadConfig, readConfigFile, schemaDefault } from "../../core/config/loadConfig.js";
+import { loadConfig, readConfigFile, schemaDefault, validateConfig } from "../../core/config/loadConfig.js";
+import { checkResumeChanges, type ConfigChange } from "../../core/config/resume.js";
 import type { EffectiveConfig, RunConfig } from "../../core/config/types.js";
 import { ConfigError, describeError, ExitCodes } from "../../core/errors.js";
 import type { RunSummary } from "../../core/hooks.js";
@@ -91,24 +92,38 @@ export function flagsToConfig(a: TrainArgs): RunConfig {
   return c;
 }
 
-/** The effective config of a run: on --resume, the run's own config.json under the file and flags. */
-export function effectiveConfig(a: TrainArgs): EffectiveConfig {
+export interface Effective {
+  config: EffectiveConfig;
+  /** On --resume: what this resume changes in the run's saved config (the fixed fields are refused). */
+  changes: ConfigChange[];
+  notes: string[];
+}
+
+/**
+ * The effective config of a run: defaults < config file < flags; on --resume, the run's own config.json
+ * under the file and flags, refusing changes to the model, the data or the seed.
+ */
+export function effectiveConfig(a: TrainArgs): Effective {
   const overrides = flagsToConfig(a);
-  if (!a.resume) return loadConfig({ file: a.config, overrides });
+  const notes: string[] = [];
+  if (!a.resume) return { config: loadConfig({ file: a.config, overrides, notes }), changes: [], notes };
   const out = resolve(a.out ?? loadConfig({ file: a.config, overrides }).out);
-  const saved = join(out, "config.json");
-  if (!existsSync(saved)) throw new ConfigError(`--resume: ${saved} not found; is '${out}' a run directory? Give it with --out`);
-  return loadConfig({ base: readConfigFile(saved), file: a.config, overrides: { ...overrides, out } });
+  const savedPath = join(out, "config.json");
+  if (!existsSync(savedPath)) throw new ConfigError(`--resume: ${savedPath} not found; is '${out}' a run directory? Give it with --out`);
+  const saved = validateConfig(readConfigFile(savedPath), savedPath);
+  const config = loadConfig({ base: saved as RunConfig, file: a.config, overrides: { ...overrides, out }, notes });
+  return { config, changes: checkResumeChanges(saved, config, out), notes };
 }
 
 export async function run(a: TrainArgs): Promise<RunSummary> {
-  const config = effectiveConfig(a);
+  const { config, changes, notes } = effectiveConfig(a);
   const resolved = await resolvePlugins(config.plugins);
   const write = (line: string) => process.stderr.write(line + "\n");
   const log = { info: (m: string) => write(dim(m)), warn: (m: string) => write(yellow(m)) };
+  for (const n of notes) log.warn(n);
   const progress = new ProgressReporter({ tty: !!process.stderr.isTTY && !a.json, every: config.log.every, write });
   const policies = Object.fromEntries(resolved.map((r) => [r.plugin.name, r.onError]));
-  const trainer = new Trainer(config, [...resolved.map((r) => r.plugin), progress], { resume: a.resume, policies, log });
+  const trainer = new Trainer(config, [...resolved.map((r) => r.plugin), progress], { resume: a.resume, policies, log, configChanges: changes });
   if (resolved.length) log.info(`plugins: ${resolved.map((r) => r.plugin.name).join(", ")}`);
   const onSignal = (signal: "SIGINT" | "SIGTERM") => () => {
     write(yellow(`\n${signal}: stopping after this step and saving a checkpoint (send again to abort without saving)`));

@@ -11,13 +11,18 @@
  * the bad file.
  */
 import { createHash } from "node:crypto";
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { ModelConfig } from "../config/types.js";
-import { CheckpointError } from "../errors.js";
-import { isAdapterParam, parameterSpecs } from "../model/Transformer.js";
+import { Tokenizer } from "../data/tokenizer/Tokenizer.js";
+import type { TokenizerJson } from "../data/tokenizer/trainBpe.js";
+import { CheckpointError, MtxError } from "../errors.js";
+import { fsyncDir, removeQuietly, rethrowStorage, writeDurable } from "../io/files.js";
+import { isAdapterParam, parameterSpecs, validateModelConfig } from "../model/Transformer.js";
 import type { AdamWState } from "../optim/AdamW.js";
-import { decodeSafetensors, encodeSafetensors, type NamedTensor, type StoredDtype } from "./safetensors.js";
+import { PACKAGE_ROOT } from "../paths.js";
+import { formatSchemaErrors, compileSchema } from "../schema.js";
+import { encodeSafetensors, readSafetensorsHeader, readTensor, type NamedTensor, type StoredDtype } from "./safetensors.js";
 
 export const CHECKPOINT_FORMAT = "mtx-checkpoint/1";
 
@@ -68,28 +73,6 @@ export interface LoadedCheckpoint extends CheckpointData {
 
 function sha256(buf: Buffer): string {
   return createHash("sha256").update(buf).digest("hex");
-}
-
-function writeDurable(path: string, data: Buffer | string): void {
-  const fd = openSync(path, "w");
-  try {
-    const buf = typeof data === "string" ? Buffer.from(data, "utf8") : data;
-    let off = 0;
-    while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function fsyncDir(dir: string): void {
-  try {
-    const fd = openSync(dir, "r");
-    fsyncSync(fd);
-    closeSync(fd);
-  } catch {
-    // Some filesystems refuse fsync on directories; the rename is still atomic.
-  }
 }
 
 export function stepDirName(step: number): string {
@@ -145,26 +128,32 @@ export function saveCheckpoint(root: string, data: CheckpointData, opts: { keepL
  */
 export function writeCheckpointDir(dir: string, data: CheckpointData, opts: { optimizerDtype?: StoredDtype } = {}): void {
   const root = dirname(dir);
-  mkdirSync(root, { recursive: true });
   const tmp = join(root, `.tmp-${basename(dir)}-${process.pid}`);
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp);
-  const manifest: Manifest = { format: CHECKPOINT_FORMAT, step: data.state.step, files: {} };
-  for (const [name, buf] of encodeParts(data, opts.optimizerDtype ?? "F32")) {
-    writeDurable(join(tmp, name), buf);
-    manifest.files[name] = { sha256: sha256(buf), bytes: buf.length };
+  try {
+    mkdirSync(root, { recursive: true });
+    rmSync(tmp, { recursive: true, force: true });
+    mkdirSync(tmp);
+    const manifest: Manifest = { format: CHECKPOINT_FORMAT, step: data.state.step, files: {} };
+    for (const [name, buf] of encodeParts(data, opts.optimizerDtype ?? "F32")) {
+      writeDurable(join(tmp, name), buf);
+      manifest.files[name] = { sha256: sha256(buf), bytes: buf.length };
+    }
+    writeDurable(join(tmp, "manifest.json"), JSON.stringify(manifest, null, 2));
+    fsyncDir(tmp);
+    if (existsSync(dir)) {
+      const old = join(root, `.old-${basename(dir)}-${process.pid}`);
+      renameSync(dir, old);
+      renameSync(tmp, dir);
+      rmSync(old, { recursive: true, force: true });
+    } else {
+      renameSync(tmp, dir);
+    }
+    fsyncDir(root);
+  } catch (error) {
+    // A failed write leaves nothing behind: no temporary directory, and the previous `dir` (if any) intact.
+    removeQuietly(tmp);
+    rethrowStorage(error, error instanceof MtxError ? dir : (error as { path?: string }).path ?? dir, "write the checkpoint");
   }
-  writeDurable(join(tmp, "manifest.json"), JSON.stringify(manifest, null, 2));
-  fsyncDir(tmp);
-  if (existsSync(dir)) {
-    const old = join(root, `.old-${basename(dir)}-${process.pid}`);
-    renameSync(dir, old);
-    renameSync(tmp, dir);
-    rmSync(old, { recursive: true, force: true });
-  } else {
-    renameSync(tmp, dir);
-  }
-  fsyncDir(root);
 }
 
 /** Steps of the complete checkpoints under `root` (those with a manifest), ascending. */
@@ -221,52 +210,120 @@ function readVerified(dir: string, name: string, manifest: Manifest): Buffer {
   return buf;
 }
 
+const SCHEMA_DIR = join(PACKAGE_ROOT, "core", "checkpoint", "schema");
+const schemas = new Map<string, object>();
+function checkpointSchema(name: "manifest" | "state"): object {
+  let s = schemas.get(name);
+  if (!s) schemas.set(name, (s = JSON.parse(readFileSync(join(SCHEMA_DIR, `${name}.schema.json`), "utf8")) as object));
+  return s;
+}
+
+/** Parse a checkpoint's JSON file and check it against its schema; errors name the file and the field. */
+function parseJsonFile<T>(path: string, text: string, schema?: "manifest" | "state"): T {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (cause) {
+    throw new CheckpointError(`${path}: not valid JSON (${(cause as Error).message}); the checkpoint is damaged, use an earlier one`, { cause });
+  }
+  if (schema) {
+    const validate = compileSchema(checkpointSchema(schema));
+    if (!validate(value)) throw new CheckpointError(`${path}: not a valid mtx checkpoint file:\n  ${formatSchemaErrors(validate.errors ?? [], value).join("\n  ")}`);
+  }
+  return value as T;
+}
+
+/** A tokenizer.json that @huggingface/tokenizers can load, or a CheckpointError naming the file. */
+export function checkTokenizerJson(path: string, json: unknown): TokenizerJson {
+  const t = json as Partial<TokenizerJson> | null;
+  const problem =
+    !t || typeof t !== "object" ? "not a JSON object"
+    : !t.model || typeof t.model !== "object" ? "no 'model' object"
+    : t.model.type !== "BPE" ? `model.type is ${JSON.stringify(t.model.type)}, not "BPE"`
+    : !t.model.vocab || typeof t.model.vocab !== "object" || Array.isArray(t.model.vocab) ? "model.vocab is not an object of token ids"
+    : !Array.isArray(t.model.merges) ? "model.merges is not a list"
+    : !Array.isArray(t.added_tokens) ? "added_tokens is not a list"
+    : undefined;
+  if (problem) throw new CheckpointError(`${path}: not a byte-level BPE tokenizer.json (${problem})`);
+  try {
+    new Tokenizer(t as TokenizerJson);
+  } catch (cause) {
+    throw new CheckpointError(`${path}: the tokenizer does not load: ${(cause as Error).message}`, { cause });
+  }
+  return t as TokenizerJson;
+}
+
 /**
- * Load and verify a checkpoint directory. Every file's size and sha256 must match the manifest and every
- * weight must have the shape the model config gives it; errors name the file.
+ * Load and verify a checkpoint directory. Every file's size and sha256 must match the manifest; the JSON
+ * files must match their schemas and the tensors the model config, checked from the headers before any
+ * tensor is read. Errors name the file and the field.
  */
 export function loadCheckpoint(dir: string, opts: { withOptimizer?: boolean } = {}): LoadedCheckpoint {
   if (!existsSync(dir)) throw new CheckpointError(`checkpoint '${dir}' does not exist`);
   const manifestPath = join(dir, "manifest.json");
-  let manifest: Manifest;
+  let manifestText: string;
   try {
-    manifest = JSON.parse(readFileSync(manifestPath, "utf8")) as Manifest;
+    manifestText = readFileSync(manifestPath, "utf8");
   } catch (cause) {
-    throw new CheckpointError(`${manifestPath}: missing or not JSON; '${dir}' is not a complete mtx checkpoint`, { cause });
+    throw new CheckpointError(`${manifestPath}: missing or unreadable; '${dir}' is not a complete mtx checkpoint`, { cause });
   }
-  if (manifest.format !== CHECKPOINT_FORMAT) throw new CheckpointError(`${manifestPath}: format '${manifest.format}' is not ${CHECKPOINT_FORMAT}`);
-  const state = JSON.parse(readVerified(dir, "state.json", manifest).toString("utf8")) as CheckpointState;
-  const tokenizerJson = JSON.parse(readVerified(dir, "tokenizer.json", manifest).toString("utf8"));
-  const modelPath = join(dir, "model.safetensors");
-  const { tensors } = decodeSafetensors(readVerified(dir, "model.safetensors", manifest), modelPath);
-  if (manifest.files["adapters.safetensors"]) {
-    const adapterPath = join(dir, "adapters.safetensors");
-    for (const [name, t] of decodeSafetensors(readVerified(dir, "adapters.safetensors", manifest), adapterPath).tensors) tensors.set(name, t);
+  const manifest = parseJsonFile<Manifest>(manifestPath, manifestText, "manifest");
+  const statePath = join(dir, "state.json");
+  const state = parseJsonFile<CheckpointState>(statePath, readVerified(dir, "state.json", manifest).toString("utf8"), "state");
+  try {
+    validateModelConfig(state.model);
+  } catch (cause) {
+    throw new CheckpointError(`${statePath}: the model config is not buildable: ${(cause as Error).message}`, { cause });
   }
+  const tokenizerPath = join(dir, "tokenizer.json");
+  const tokenizerJson = checkTokenizerJson(tokenizerPath, parseJsonFile(tokenizerPath, readVerified(dir, "tokenizer.json", manifest).toString("utf8")));
+  if (Object.keys(tokenizerJson.model.vocab).length > state.model.vocabSize) {
+    throw new CheckpointError(`${tokenizerPath}: ${Object.keys(tokenizerJson.model.vocab).length} tokens, more than the model's vocabSize ${state.model.vocabSize} in state.json`);
+  }
+
+  // Tensors: every header entry is checked against the expected shapes before any data is read.
   const expected = paramShapes(state.model);
   const weights = new Map<string, Float32Array>();
-  for (const [name, t] of tensors) {
-    const want = expected?.get(name);
-    if (!want) throw new CheckpointError(`${modelPath}: unexpected tensor '${name}' for the model config in state.json`);
-    if (want.join(",") !== t.shape.join(",")) throw new CheckpointError(`${modelPath}: tensor '${name}' has shape [${t.shape}], the model config needs [${want}]`);
-    weights.set(name, t.data);
+  const files = ["model.safetensors", ...(manifest.files["adapters.safetensors"] ? ["adapters.safetensors"] : [])];
+  for (const file of files) {
+    const path = join(dir, file);
+    const buf = readVerified(dir, file, manifest);
+    const { entries, dataStart } = readSafetensorsHeader(buf, path);
+    for (const e of entries) {
+      const want = expected.get(e.name);
+      if (!want) throw new CheckpointError(`${path}: unexpected tensor '${e.name}' for the model config in state.json`);
+      if (want.join(",") !== e.shape.join(",")) throw new CheckpointError(`${path}: tensor '${e.name}' has shape [${e.shape}], the model config in state.json needs [${want}]`);
+    }
+    for (const e of entries) weights.set(e.name, readTensor(buf, dataStart, e));
   }
-  for (const name of expected.keys()) if (!weights.has(name)) throw new CheckpointError(`${modelPath}: missing tensor '${name}'`);
+  for (const name of expected.keys()) if (!weights.has(name)) throw new CheckpointError(`${join(dir, isAdapterParam(name) ? "adapters.safetensors" : "model.safetensors")}: missing tensor '${name}'`);
+
   let optimizer: AdamWState | undefined;
   if (opts.withOptimizer !== false && manifest.files["optimizer.safetensors"]) {
     const optPath = join(dir, "optimizer.safetensors");
-    const { tensors: ot, metadata } = decodeSafetensors(readVerified(dir, "optimizer.safetensors", manifest), optPath);
+    const buf = readVerified(dir, "optimizer.safetensors", manifest);
+    const { entries, metadata, dataStart } = readSafetensorsHeader(buf, optPath);
+    for (const e of entries) {
+      if (!/^[mv]\./.test(e.name)) throw new CheckpointError(`${optPath}: unexpected tensor '${e.name}' (expected m.<param> or v.<param>)`);
+      const want = expected.get(e.name.slice(2));
+      if (!want) throw new CheckpointError(`${optPath}: moments for unknown parameter '${e.name.slice(2)}'`);
+      if (want.join(",") !== e.shape.join(",")) throw new CheckpointError(`${optPath}: moment '${e.name}' has shape [${e.shape}], its parameter has [${want}]`);
+    }
     const m = new Map<string, Float32Array>();
     const v = new Map<string, Float32Array>();
-    for (const [name, t] of ot) {
-      const target = name.startsWith("m.") ? m : name.startsWith("v.") ? v : undefined;
-      if (!target) throw new CheckpointError(`${optPath}: unexpected tensor '${name}' (expected m.<param> or v.<param>)`);
-      const param = name.slice(2);
-      if (!weights.has(param)) throw new CheckpointError(`${optPath}: moments for unknown parameter '${param}'`);
-      target.set(param, t.data);
+    for (const e of entries) (e.name.startsWith("m.") ? m : v).set(e.name.slice(2), readTensor(buf, dataStart, e));
+    for (const name of m.keys()) if (!v.has(name)) throw new CheckpointError(`${optPath}: parameter '${name}' has a first moment but no second (v.${name})`);
+    const step = Number(metadata.step ?? state.optimizerStep);
+    if (!Number.isSafeInteger(step) || step < 0) throw new CheckpointError(`${optPath}: metadata step ${JSON.stringify(metadata.step)} is not a step count`);
+    let born: Map<string, number> | undefined;
+    if (metadata.born) {
+      try {
+        born = new Map(Object.entries(JSON.parse(metadata.born) as Record<string, number>));
+      } catch (cause) {
+        throw new CheckpointError(`${optPath}: metadata 'born' is not JSON`, { cause });
+      }
     }
-    const born = metadata.born ? new Map(Object.entries(JSON.parse(metadata.born) as Record<string, number>)) : undefined;
-    optimizer = { step: Number(metadata.step ?? state.optimizerStep), m, v, born };
+    optimizer = { step, m, v, born };
   }
   return { dir, state, weights, optimizer, tokenizerJson };
 }

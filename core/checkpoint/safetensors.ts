@@ -66,35 +66,71 @@ export function encodeSafetensors(tensors: Map<string, NamedTensor>, metadata: R
   return Buffer.concat([head, Buffer.from(json, "utf8"), ...chunks]);
 }
 
-/** Parse a safetensors buffer; `label` names the file in errors. Values are returned as float32. */
-export function decodeSafetensors(buf: Buffer, label: string): { tensors: Map<string, NamedTensor>; metadata: Record<string, string> } {
+export interface TensorEntry {
+  name: string;
+  dtype: StoredDtype;
+  shape: number[];
+  /** Byte range in the data section. */
+  begin: number;
+  end: number;
+}
+
+/**
+ * Parse and check a safetensors header without touching the tensor data: every entry needs a known dtype,
+ * a shape of non-negative integers and a byte range inside the file that fits the shape. `label` names the
+ * file in errors.
+ */
+export function readSafetensorsHeader(buf: Buffer, label: string): { entries: TensorEntry[]; metadata: Record<string, string>; dataStart: number } {
   const bad = (why: string) => new CheckpointError(`${label}: not a valid safetensors file (${why})`);
   if (buf.length < 8) throw bad("shorter than its 8-byte header length");
   const headerLen = Number(buf.readBigUInt64LE(0));
   if (headerLen > buf.length - 8 || headerLen > 100_000_000) throw bad(`header length ${headerLen} exceeds the file size ${buf.length}`);
-  let header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] } | Record<string, string>>;
+  let header: unknown;
   try {
     header = JSON.parse(buf.subarray(8, 8 + headerLen).toString("utf8"));
   } catch {
     throw bad("header is not JSON");
   }
+  if (!header || typeof header !== "object" || Array.isArray(header)) throw bad("header is not a JSON object");
   const dataStart = 8 + headerLen;
-  const tensors = new Map<string, NamedTensor>();
-  for (const [name, entry] of Object.entries(header)) {
-    if (name === "__metadata__") continue;
-    const e = entry as { dtype: string; shape: number[]; data_offsets: [number, number] };
+  const dataBytes = buf.length - dataStart;
+  const entries: TensorEntry[] = [];
+  let metadata: Record<string, string> = {};
+  for (const [name, entry] of Object.entries(header as Record<string, unknown>)) {
+    if (name === "__metadata__") {
+      if (entry !== null && (typeof entry !== "object" || Array.isArray(entry))) throw bad("__metadata__ is not an object of strings");
+      metadata = (entry ?? {}) as Record<string, string>;
+      continue;
+    }
+    const e = entry as { dtype?: unknown; shape?: unknown; data_offsets?: unknown } | null;
+    if (!e || typeof e !== "object") throw bad(`tensor '${name}' has no entry object`);
+    if (typeof e.dtype !== "string" || !Object.hasOwn(BYTES, e.dtype)) throw bad(`tensor '${name}' has unsupported dtype ${JSON.stringify(e.dtype)} (F32, BF16 and F16 are read)`);
+    if (!Array.isArray(e.shape) || !e.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw bad(`tensor '${name}' has shape ${JSON.stringify(e.shape)}, not a list of non-negative integers`);
+    const off = e.data_offsets;
+    if (!Array.isArray(off) || off.length !== 2 || !off.every((x) => Number.isSafeInteger(x) && x >= 0) || off[1] < off[0]) throw bad(`tensor '${name}' has data_offsets ${JSON.stringify(off)}, not [begin, end]`);
     const width = BYTES[e.dtype as StoredDtype];
-    if (!width) throw bad(`tensor '${name}' has unsupported dtype ${e.dtype}`);
-    const [begin, end] = e.data_offsets;
-    const n = e.shape.reduce((a, b) => a * b, 1);
-    if (end - begin !== n * width || dataStart + end > buf.length) throw bad(`tensor '${name}' data [${begin}, ${end}) does not fit shape [${e.shape}] or the file (truncated?)`);
-    const raw = buf.subarray(dataStart + begin, dataStart + end);
-    const copy = new Uint8Array(raw); // aligned copy
-    let data: Float32Array;
-    if (e.dtype === "F32") data = new Float32Array(copy.buffer, 0, n);
-    else if (e.dtype === "BF16") data = bf16ToF32(new Uint16Array(copy.buffer, 0, n));
-    else data = f16ToF32(new Uint16Array(copy.buffer, 0, n));
-    tensors.set(name, { shape: e.shape, data });
+    const n = (e.shape as number[]).reduce((a, b) => a * b, 1);
+    const [begin, end] = off as [number, number];
+    if (end - begin !== n * width) throw bad(`tensor '${name}' data [${begin}, ${end}) holds ${end - begin} bytes, shape [${e.shape}] of ${e.dtype} needs ${n * width}`);
+    if (end > dataBytes) throw bad(`tensor '${name}' ends at byte ${end} of a data section of ${dataBytes} bytes (truncated?)`);
+    entries.push({ name, dtype: e.dtype as StoredDtype, shape: e.shape as number[], begin, end });
   }
-  return { tensors, metadata: (header.__metadata__ as Record<string, string>) ?? {} };
+  return { entries, metadata, dataStart };
+}
+
+/** The float32 values of one tensor of a checked header. */
+export function readTensor(buf: Buffer, dataStart: number, e: TensorEntry): Float32Array {
+  const n = e.shape.reduce((a, b) => a * b, 1);
+  const copy = new Uint8Array(buf.subarray(dataStart + e.begin, dataStart + e.end)); // aligned copy
+  if (e.dtype === "F32") return new Float32Array(copy.buffer, 0, n);
+  if (e.dtype === "BF16") return bf16ToF32(new Uint16Array(copy.buffer, 0, n));
+  return f16ToF32(new Uint16Array(copy.buffer, 0, n));
+}
+
+/** Parse a safetensors buffer; `label` names the file in errors. Values are returned as float32. */
+export function decodeSafetensors(buf: Buffer, label: string): { tensors: Map<string, NamedTensor>; metadata: Record<string, string> } {
+  const { entries, metadata, dataStart } = readSafetensorsHeader(buf, label);
+  const tensors = new Map<string, NamedTensor>();
+  for (const e of entries) tensors.set(e.name, { shape: e.shape, data: readTensor(buf, dataStart, e) });
+  return { tensors, metadata };
 }

@@ -1,34 +1,67 @@
 /**
- * The run directory, a stable layout that report, gate, compare and resume read:
+ * The run directory, a stable layout that report, gate, compare and resume read (the records' types are in
+ * records.ts):
  *   config.json      the effective config
  *   metrics.jsonl    one JSON object per step
  *   decisions.jsonl  one JSON object per verdict carried out
+ *   probes.jsonl     in-training probe measurements
  *   summary.json     the outcome (written at the end, also on halt, interrupt and failure)
  *   checkpoints/step-<N>/
+ *   .mtx.lock        held by the one process writing the run (lock.ts)
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { existsSync, readFileSync, renameSync, unlinkSync } from "node:fs";
+import { join } from "node:path";
+import { appendLine, ensureWritableDir, rethrowStorage, writeFileAtomic } from "../io/files.js";
+import { LOCK_FILE, RunLock } from "./lock.js";
 
-/**
- * If `path` holds an earlier run (a summary, metrics or checkpoints), rename it to `<path>.prev-<n>` (the
- * first free n) so a new run starts in an empty directory and the earlier one is kept whole. Returns the
- * new name, or undefined when there was nothing to move.
- */
-export function setAsideEarlierRun(path: string): string | undefined {
-  const dir = resolve(path);
-  if (!["summary.json", "metrics.jsonl", "checkpoints"].some((f) => existsSync(join(dir, f)))) return undefined;
-  let n = 1;
-  while (existsSync(`${dir}.prev-${n}`)) n++;
-  renameSync(dir, `${dir}.prev-${n}`);
-  return `${dir}.prev-${n}`;
+/** Whether `dir` holds (part of) a run: a summary, metrics or checkpoints. */
+export function holdsRun(dir: string): boolean {
+  return ["summary.json", "metrics.jsonl", "checkpoints"].some((f) => existsSync(join(dir, f)));
 }
 
-export class RunDir {
-  readonly path: string;
+export type JsonlRecordFile = "metrics.jsonl" | "decisions.jsonl" | "probes.jsonl";
 
-  constructor(path: string) {
-    this.path = resolve(path);
-    mkdirSync(this.path, { recursive: true });
+export class RunDir {
+  private constructor(
+    readonly path: string,
+    private lock: RunLock | undefined,
+  ) {}
+
+  /**
+   * Open `out` as the one writer of its run: create it, take its lock (exit 2 naming the holder when another
+   * process writes there), and, for a new run (not `resume`) into a directory that holds an earlier run,
+   * rename that run to `<out>.prev-<n>` (the first free n) so it stays whole. `onMoved` hears the new name.
+   */
+  static openForWriting(out: string, opts: { resume: boolean; onMoved?: (to: string) => void }): RunDir {
+    const dir = ensureWritableDir(out, "--out");
+    let lock = RunLock.acquire(dir);
+    if (!opts.resume && holdsRun(dir)) {
+      let n = 1;
+      while (existsSync(`${dir}.prev-${n}`)) n++;
+      const moved = `${dir}.prev-${n}`;
+      try {
+        renameSync(dir, moved);
+      } catch (error) {
+        lock.release();
+        rethrowStorage(error, dir, "move the earlier run aside from");
+      }
+      // Our lock moved with the directory: drop it there and lock the fresh one.
+      try {
+        unlinkSync(join(moved, LOCK_FILE));
+      } catch {
+        // Nothing to remove.
+      }
+      lock.release();
+      opts.onMoved?.(moved);
+      ensureWritableDir(dir, "--out");
+      lock = RunLock.acquire(dir);
+    }
+    return new RunDir(dir, lock);
+  }
+
+  /** A run directory to read (no lock). */
+  static openForReading(dir: string): RunDir {
+    return new RunDir(dir, undefined);
   }
 
   get checkpoints(): string {
@@ -41,36 +74,33 @@ export class RunDir {
 
   /** Write a JSON file atomically (temp file + rename). */
   writeJson(name: string, value: unknown): void {
-    const target = this.file(name);
-    const tmp = `${target}.tmp-${process.pid}`;
-    writeFileSync(tmp, JSON.stringify(value, null, 2) + "\n");
-    renameSync(tmp, target);
+    writeFileAtomic(this.file(name), JSON.stringify(value, null, 2) + "\n");
   }
 
-  append(name: "metrics.jsonl" | "decisions.jsonl", record: unknown): void {
-    appendFileSync(this.file(name), JSON.stringify(record) + "\n");
+  append(name: JsonlRecordFile, record: unknown): void {
+    appendLine(this.file(name), JSON.stringify(record));
   }
 
   /**
    * On resume or rollback to `step`: drop log lines of steps after it (they will be run again), so
-   * metrics.jsonl reads as one continuous curve. Decisions are history and are kept.
+   * metrics.jsonl and probes.jsonl read as one continuous curve. Decisions are history and are kept.
    */
-  truncateMetricsAfter(step: number): void {
-    const path = this.file("metrics.jsonl");
-    if (!existsSync(path)) return;
-    const kept = readFileSync(path, "utf8")
-      .split("\n")
-      .filter((line) => {
-        if (!line.trim()) return false;
-        try {
-          return (JSON.parse(line) as { step: number }).step <= step;
-        } catch {
-          return false; // a line cut by a crash mid-write
-        }
-      });
-    const tmp = `${path}.tmp-${process.pid}`;
-    writeFileSync(tmp, kept.length ? kept.join("\n") + "\n" : "");
-    renameSync(tmp, path);
+  truncateAfter(step: number, names: JsonlRecordFile[] = ["metrics.jsonl", "probes.jsonl"]): void {
+    for (const name of names) {
+      const path = this.file(name);
+      if (!existsSync(path)) continue;
+      const kept = readFileSync(path, "utf8")
+        .split("\n")
+        .filter((line) => {
+          if (!line.trim()) return false;
+          try {
+            return (JSON.parse(line) as { step: number }).step <= step;
+          } catch {
+            return false; // a line cut by a crash mid-write
+          }
+        });
+      writeFileAtomic(path, kept.length ? kept.join("\n") + "\n" : "");
+    }
   }
 
   readJsonl<T>(name: string): T[] {
@@ -80,5 +110,11 @@ export class RunDir {
       .split("\n")
       .filter((l) => l.trim())
       .map((l) => JSON.parse(l) as T);
+  }
+
+  /** Release the lock (idempotent). */
+  close(): void {
+    this.lock?.release();
+    this.lock = undefined;
   }
 }

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -7,7 +8,8 @@ import { CheckpointError } from "../../../core/errors.js";
 import { parameterSpecs } from "../../../core/model/Transformer.js";
 import { tempDir } from "../../helpers/cli.js";
 
-const model: ModelConfig = { vocabSize: 10, dModel: 4, nLayers: 1, nHeads: 2, contextLength: 8, ropeBase: 10000, qkNorm: false, zLoss: 0, tiedEmbeddings: false, normEps: 1e-5, initStd: 0.02 };
+const TOKENIZER = JSON.parse(readFileSync(join(import.meta.dirname, "..", "..", "..", "fixtures", "base", "tokenizer.json"), "utf8"));
+const model: ModelConfig = { vocabSize: 2048, dModel: 4, nLayers: 1, nHeads: 2, contextLength: 8, ropeBase: 10000, qkNorm: false, zLoss: 0, tiedEmbeddings: false, normEps: 1e-5, initStd: 0.02 };
 
 function data(step: number, tag: CheckpointTag = "good"): CheckpointData {
   const weights = new Map(parameterSpecs(model).map((s, k) => [s.name, Float32Array.from({ length: s.shape.reduce((a, b) => a * b, 1) }, (_, i) => step + k + i / 100)]));
@@ -16,7 +18,7 @@ function data(step: number, tag: CheckpointTag = "good"): CheckpointData {
     state: { format: "mtx-checkpoint/1", step, tokens: step * 64, flops: 0, lr: 1e-3, model, tag, hasOptimizer: true, optimizerStep: step, rng: {}, dataCursor: { epoch: 0, doc: step, offset: 0, emitted: step }, plugins: {}, trainer: {}, config: {}, backend: "wasm", versions: {}, createdAt: "" },
     weights,
     optimizer: { step, m, v: m },
-    tokenizerJson: { model: { type: "BPE" } },
+    tokenizerJson: TOKENIZER,
   };
 }
 
@@ -72,5 +74,92 @@ describe("checkpoints", () => {
     d.weights.set("norm.weight", new Float32Array(3));
     expect(() => saveCheckpoint(root, d)).toThrow(/tensor 'norm.weight': shape \[4\] needs 4 values, got 3/);
     expect(listCheckpoints(root)).toEqual([]);
+  });
+
+  describe("every file is checked before anything is allocated, and errors name the file and field", () => {
+    /** Replace a file of a checkpoint and update the manifest, as a careful forger (or a buggy tool) would. */
+    function forge(dir: string, name: string, content: Buffer | string): void {
+      const buf = Buffer.isBuffer(content) ? content : Buffer.from(content);
+      writeFileSync(join(dir, name), buf);
+      const manifest = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8"));
+      manifest.files[name] = { sha256: createHash("sha256").update(buf).digest("hex"), bytes: buf.length };
+      writeFileSync(join(dir, "manifest.json"), JSON.stringify(manifest));
+    }
+    const fresh = () => saveCheckpoint(tempDir(), data(3));
+    const state = (dir: string) => JSON.parse(readFileSync(join(dir, "state.json"), "utf8"));
+    /** Rewrite a safetensors header in place (same data section). */
+    function rewriteHeader(dir: string, name: string, edit: (h: Record<string, { shape: number[]; dtype: string; data_offsets: number[] }>) => void): void {
+      const buf = readFileSync(join(dir, name));
+      const n = Number(buf.readBigUInt64LE(0));
+      const header = JSON.parse(buf.subarray(8, 8 + n).toString("utf8"));
+      edit(header);
+      let json = JSON.stringify(header);
+      json += " ".repeat((8 - (Buffer.byteLength(json) % 8)) % 8);
+      const head = Buffer.alloc(8);
+      head.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
+      forge(dir, name, Buffer.concat([head, Buffer.from(json), buf.subarray(8 + n)]));
+    }
+
+    it("state.json that is not JSON", () => {
+      const dir = fresh();
+      forge(dir, "state.json", "{ not json");
+      expect(() => loadCheckpoint(dir)).toThrow(/state\.json: not valid JSON/);
+    });
+
+    it("state.json with an absurd or missing model field", () => {
+      const dir = fresh();
+      forge(dir, "state.json", JSON.stringify({ ...state(dir), model: { ...state(dir).model, nLayers: 1e9 } }));
+      expect(() => loadCheckpoint(dir)).toThrow(/state\.json: not a valid mtx checkpoint file:\n\s+model\.nLayers: got 1000000000; must be <= 1024/);
+      const dir2 = fresh();
+      const { model: _m, ...noModel } = state(dir2);
+      forge(dir2, "state.json", JSON.stringify(noModel));
+      expect(() => loadCheckpoint(dir2)).toThrow(/state\.json: .*\n\s+model: is required/);
+      const dir3 = fresh();
+      forge(dir3, "state.json", JSON.stringify({ ...state(dir3), model: { ...state(dir3).model, nHeads: 3 } }));
+      expect(() => loadCheckpoint(dir3)).toThrow(/state\.json: the model config is not buildable: model\.dModel \(4\) must be divisible by model\.nHeads \(3\)/);
+    });
+
+    it("a truncated or malformed tokenizer.json", () => {
+      const dir = fresh();
+      const text = readFileSync(join(dir, "tokenizer.json"), "utf8");
+      forge(dir, "tokenizer.json", text.slice(0, text.length / 2));
+      expect(() => loadCheckpoint(dir)).toThrow(/tokenizer\.json: not valid JSON/);
+      forge(dir, "tokenizer.json", JSON.stringify({ ...JSON.parse(text), model: { type: "BPE", vocab: [] } }));
+      expect(() => loadCheckpoint(dir)).toThrow(/tokenizer\.json: not a byte-level BPE tokenizer\.json \(model\.vocab is not an object of token ids\)/);
+      forge(dir, "tokenizer.json", JSON.stringify({ ...JSON.parse(text), model: { ...JSON.parse(text).model, merges: "a b" } }));
+      expect(() => loadCheckpoint(dir)).toThrow(/model\.merges is not a list/);
+    });
+
+    it("a manifest without files", () => {
+      const dir = fresh();
+      writeFileSync(join(dir, "manifest.json"), JSON.stringify({ format: "mtx-checkpoint/1", step: 3 }));
+      expect(() => loadCheckpoint(dir)).toThrow(/manifest\.json: not a valid mtx checkpoint file:\n\s+files: is required/);
+    });
+
+    it("a safetensors header whose shape is not an array, or whose tensor is unknown or misshapen", () => {
+      const dir = fresh();
+      rewriteHeader(dir, "model.safetensors", (h) => ((h["norm.weight"] as { shape: unknown }).shape = "4"));
+      expect(() => loadCheckpoint(dir)).toThrow(/model\.safetensors: not a valid safetensors file \(tensor 'norm\.weight' has shape "4", not a list of non-negative integers\)/);
+      const dir2 = fresh();
+      rewriteHeader(dir2, "model.safetensors", (h) => {
+        h["extra.weight"] = h["norm.weight"]!;
+      });
+      expect(() => loadCheckpoint(dir2)).toThrow(/model\.safetensors: unexpected tensor 'extra\.weight'/);
+      const dir3 = fresh();
+      rewriteHeader(dir3, "model.safetensors", (h) => (h["norm.weight"]!.shape = [2, 2]));
+      expect(() => loadCheckpoint(dir3)).toThrow(/model\.safetensors: tensor 'norm\.weight' has shape \[2,2\], the model config in state\.json needs \[4\]/);
+    });
+
+    it("an optimizer moment of the wrong size", () => {
+      const dir = fresh();
+      rewriteHeader(dir, "optimizer.safetensors", (h) => (h["m.norm.weight"]!.shape = [2, 2]));
+      expect(() => loadCheckpoint(dir)).toThrow(/optimizer\.safetensors: moment 'm\.norm\.weight' has shape \[2,2\], its parameter has \[4\]/);
+    });
+
+    it("a dtype named after an Object.prototype member", () => {
+      const dir = fresh();
+      rewriteHeader(dir, "model.safetensors", (h) => (h["norm.weight"]!.dtype = "constructor"));
+      expect(() => loadCheckpoint(dir)).toThrow(/unsupported dtype "constructor"/);
+    });
   });
 });
