@@ -20,6 +20,33 @@ export function escapeHtml(s: unknown): string {
   return String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
 }
 
+/**
+ * Markup built by this module from trusted templates. Everything else that reaches the page (reasons,
+ * plugin names, evidence, source names, config values: anything a run wrote) is text and is escaped.
+ */
+export class Html {
+  constructor(readonly markup: string) {}
+  toString(): string {
+    return this.markup;
+  }
+}
+
+/** A tagged template: the literal parts are markup, every interpolated value is escaped unless it is Html. */
+export function html(strings: TemplateStringsArray, ...values: unknown[]): Html {
+  let out = strings[0]!;
+  values.forEach((v, i) => {
+    out += (Array.isArray(v) ? v.map(toMarkup).join("") : toMarkup(v)) + strings[i + 1]!;
+  });
+  return new Html(out);
+}
+
+function toMarkup(v: unknown): string {
+  return v instanceof Html ? v.markup : escapeHtml(v);
+}
+
+/** The report has no scripts and fetches nothing: the policy forbids both, so injected markup could not run. */
+export const CONTENT_SECURITY_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'";
+
 const fmt = (x: unknown, digits = 4): string => (typeof x === "number" ? (Number.isInteger(x) ? x.toLocaleString("en-US") : Math.abs(x) >= 1e5 || (Math.abs(x) < 1e-3 && x !== 0) ? x.toExponential(3) : x.toFixed(digits)) : x === undefined || x === null ? "-" : String(x));
 
 const CSS = `
@@ -33,18 +60,22 @@ figure.plot { margin: 18px 0; } figcaption { font-weight: bold; margin-bottom: 4
 pre { background: #f7f7f7; padding: 10px; overflow: auto; font-size: 12px; max-height: 420px; }
 `;
 
-function table(head: string[], rows: unknown[][], numeric: boolean[] = []): string {
-  return `<table><thead><tr>${head.map((h) => `<th>${escapeHtml(h)}</th>`).join("")}</tr></thead><tbody>${rows
-    .map((r) => `<tr>${r.map((c, i) => `<td${numeric[i] ? ' class="num"' : ""}>${typeof c === "string" && c.startsWith("<") ? c : escapeHtml(fmt(c))}</td>`).join("")}</tr>`)
-    .join("")}</tbody></table>`;
+/** A table; a cell is text (escaped) unless it is Html. A null head leaves the header row out. */
+function table(head: string[] | null, rows: unknown[][], numeric: boolean[] = []): Html {
+  const cell = (c: unknown, i: number) => (numeric[i] ? html`<td class="num">${c instanceof Html ? c : fmt(c)}</td>` : html`<td>${c instanceof Html ? c : fmt(c)}</td>`);
+  const thead = head ? html`<thead><tr>${head.map((h) => html`<th>${h}</th>`)}</tr></thead>` : new Html("");
+  return html`<table>${thead}<tbody>${rows.map((r) => html`<tr>${r.map(cell)}</tr>`)}</tbody></table>`;
 }
 
-function page(title: string, body: string): string {
-  return `<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${escapeHtml(title)}</title><style>${CSS}</style></head><body>${body}</body></html>\n`;
+function page(title: string, body: Html): string {
+  return html`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta http-equiv="Content-Security-Policy" content="${new Html(CONTENT_SECURITY_POLICY)}"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${title}</title><style>${new Html(CSS)}</style></head><body>${body}</body></html>
+`.markup;
 }
 
-function figures(plots: RenderedPlot[]): string {
-  return plots.map((p) => `<figure class="plot" id="plot-${p.id}" data-plot="${p.id}"><figcaption>${escapeHtml(p.title)}</figcaption>${p.svg}</figure>`).join("\n");
+/** The plots; their SVG comes from vega's renderer, which escapes every text and attribute it writes. */
+function figures(plots: RenderedPlot[]): Html {
+  return html`${plots.map((p) => html`<figure class="plot" id="plot-${p.id}" data-plot="${p.id}"><figcaption>${p.title}</figcaption>${new Html(p.svg)}</figure>`)}`;
 }
 
 async function render(plots: Plot[]): Promise<RenderedPlot[]> {
@@ -63,13 +94,13 @@ export function computeOf(run: RunRecord): { tokens: number; flops: number; base
   return { tokens: s.tokens - baseTokens, flops, baseTokens, baseFlops, share: baseFlops > 0 ? flops / baseFlops : undefined };
 }
 
-function summaryTable(run: RunRecord): string {
+function summaryTable(run: RunRecord): Html {
   const s = run.summary;
   const c = computeOf(run);
   const last = run.metrics.at(-1);
   const rows: unknown[][] = [];
   if (s) {
-    rows.push(["status", `<span class="status ${escapeHtml(s.status)}">${escapeHtml(s.status)}</span> (exit ${s.exitCode})`]);
+    rows.push(["status", html`<span class="status ${s.status}">${s.status}</span> (exit ${s.exitCode})`]);
     rows.push(["steps", `${s.startStep + 1}..${s.endStep}`], ["started from", s.from ?? "random init"], ["backend", s.backend]);
     rows.push(["loss (first -> last step)", `${fmt(s.firstLoss)} -> ${fmt(s.lastLoss)}`]);
     if (s.heldout) rows.push(["held-out (last eval)", `${fmt(s.heldout.loss)} nats/token, ${fmt(s.heldout.bpb)} bits/byte`]);
@@ -84,11 +115,11 @@ function summaryTable(run: RunRecord): string {
     rows.push(["compute of this run", `${fmt(c.tokens)} tokens, ${fmt(c.flops)} FLOPs`]);
     rows.push(["share of the base's pre-training compute", c.share === undefined ? "- (random init)" : `${(c.share * 100).toFixed(2)}% (base: ${fmt(c.baseTokens)} tokens, ${fmt(c.baseFlops)} FLOPs; mid-training usually spends 5-15%)`]);
   }
-  return table(["", ""], rows);
+  return table(null, rows);
 }
 
 /** The last measurement of each probe (and the first, when they differ), as a table per probe. */
-function probeTables(probes: ProbeRecord[], metrics: RunRecord["metrics"]): string {
+function probeTables(probes: ProbeRecord[], metrics: RunRecord["metrics"]): Html {
   const byProbe = new Map<string, ProbeRecord[]>();
   for (const p of probes) byProbe.set(p.probe, [...(byProbe.get(p.probe) ?? []), p]);
   if (!byProbe.size) {
@@ -105,21 +136,19 @@ function probeTables(probes: ProbeRecord[], metrics: RunRecord["metrics"]): stri
       }
     }
   }
-  if (!byProbe.size) return "<p>No probes ran during this run (add the <code>probes</code>, <code>longctx</code> or <code>drift</code> plugins).</p>";
-  return [...byProbe]
-    .map(([probe, recs]) => {
+  if (!byProbe.size) return html`<p>No probes ran during this run (add the <code>probes</code>, <code>longctx</code> or <code>drift</code> plugins).</p>`;
+  return html`${[...byProbe].map(([probe, recs]) => {
       const first = recs[0]!;
       const last = recs.at(-1)!;
       const keys = Object.keys(last.metrics);
       const head = recs.length > 1 ? ["metric", `step ${first.step}`, `step ${last.step}`, "change"] : ["metric", `step ${last.step}`];
       const rows = keys.map((k) => (recs.length > 1 ? [k, first.metrics[k], last.metrics[k], typeof first.metrics[k] === "number" ? last.metrics[k]! - first.metrics[k]! : undefined] : [k, last.metrics[k]]));
-      return `<h3>${escapeHtml(probe)} <span class="sub">(${recs.length} measurement${recs.length > 1 ? "s" : ""})</span></h3>${table(head, rows, head.map((_, i) => i > 0))}`;
-    })
-    .join("\n");
+      return html`<h3>${probe} <span class="sub">(${recs.length} measurement${recs.length > 1 ? "s" : ""})</span></h3>${table(head, rows, head.map((_, i) => i > 0))}`;
+  })}`;
 }
 
-function decisionsTable(run: RunRecord): string {
-  if (!run.decisions.length) return "<p>No decisions: no guardrail acted or warned.</p>";
+function decisionsTable(run: RunRecord): Html {
+  if (!run.decisions.length) return html`<p>No decisions: no guardrail acted or warned.</p>`;
   return table(
     ["step", "action", "plugin", "reason", "outcome"],
     run.decisions.map((d) => [d.step, d.action, d.plugin, d.reason, d.outcome ?? ""]),
@@ -127,24 +156,22 @@ function decisionsTable(run: RunRecord): string {
   );
 }
 
-function mixtureTable(run: RunRecord): string {
+function mixtureTable(run: RunRecord): Html {
   const groups = (run.mixture as { groups?: Record<string, { scheduled?: number; realised?: number; sequences?: number }> } | undefined)?.groups;
-  if (!groups || typeof groups !== "object") return "";
+  if (!groups || typeof groups !== "object") return new Html("");
   const rows = Object.entries(groups).map(([g, v]) => [g, v.scheduled, v.realised, v.sequences]);
-  return `<h2>Mixture audit</h2>${table(["group", "scheduled share", "realised share", "sequences"], rows, [false, true, true, true])}`;
+  return html`<h2>Mixture audit</h2>${table(["group", "scheduled share", "realised share", "sequences"], rows, [false, true, true, true])}`;
 }
 
 export async function runReport(run: RunRecord): Promise<Report> {
   const plots = await render(runPlots(run));
-  const body = [
-    `<h1>mtx run: ${escapeHtml(run.name)}</h1><div class="sub">${escapeHtml(run.dir)}</div>`,
-    `<h2>Summary</h2>${summaryTable(run)}`,
-    `<h2>Curves</h2>${figures(plots.filter((p) => p.id !== "needle"))}`,
-    `<h2>Probes</h2>${probeTables(run.probes, run.metrics)}${figures(plots.filter((p) => p.id === "needle"))}`,
-    `<h2>Decisions</h2>${decisionsTable(run)}`,
-    mixtureTable(run),
-    `<h2>Effective config</h2><pre>${escapeHtml(JSON.stringify(run.config ?? {}, null, 2))}</pre>`,
-  ].join("\n");
+  const body = html`<h1>mtx run: ${run.name}</h1><div class="sub">${run.dir}</div>
+<h2>Summary</h2>${summaryTable(run)}
+<h2>Curves</h2>${figures(plots.filter((p) => p.id !== "needle"))}
+<h2>Probes</h2>${probeTables(run.probes, run.metrics)}${figures(plots.filter((p) => p.id === "needle"))}
+<h2>Decisions</h2>${decisionsTable(run)}
+${mixtureTable(run)}
+<h2>Effective config</h2><pre>${JSON.stringify(run.config ?? {}, null, 2)}</pre>`;
   return { html: page(`mtx run ${run.name}`, body), plots };
 }
 
@@ -170,11 +197,9 @@ export function finalMetrics(runs: RunRecord[]): { metric: string; values: (numb
 export async function compareReport(runs: RunRecord[]): Promise<Report> {
   const plots = await render(comparePlots(runs));
   const rows = finalMetrics(runs).map((r) => [r.metric, ...r.values]);
-  const body = [
-    `<h1>mtx compare: ${runs.map((r) => escapeHtml(r.name)).join(" vs ")}</h1>`,
-    `<div class="sub">${runs.map((r) => escapeHtml(r.dir)).join("<br>")}</div>`,
-    `<h2>Final metrics</h2>${table(["metric", ...runs.map((r) => r.name)], rows, [false, ...runs.map(() => true)])}`,
-    `<h2>Curves</h2>${figures(plots)}`,
-  ].join("\n");
+  const body = html`<h1>mtx compare: ${runs.map((r) => r.name).join(" vs ")}</h1>
+<div class="sub">${runs.map((r, i) => html`${i ? html`<br>` : ""}${r.dir}`)}</div>
+<h2>Final metrics</h2>${table(["metric", ...runs.map((r) => r.name)], rows, [false, ...runs.map(() => true)])}
+<h2>Curves</h2>${figures(plots)}`;
   return { html: page(`mtx compare ${runs.map((r) => r.name).join(" vs ")}`, body), plots };
 }

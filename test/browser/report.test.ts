@@ -51,4 +51,37 @@ describe("the run report in a browser", () => {
       await browser.close();
     }
   });
+
+  it("a run whose verdict reasons carry markup: nothing runs, nothing is fetched, the text shows as text", async () => {
+    const evil = `<script>document.title="pwned"</script><img src=x onerror="document.title='pwned'">`;
+    const dir = tempDir();
+    const plugin = join(dir, "evil.js");
+    writeFileSync(plugin, `export default class Evil { name = ${JSON.stringify("evil" + evil)}; apply(t) { t.hooks.shouldHalt.tap(this.name, (ctx) => ctx.step === 3 ? { action: "halt", plugin: this.name, reason: ${JSON.stringify(evil)}, evidence: { html: ${JSON.stringify(evil)} } } : undefined); } }\n`);
+    const config = join(dir, "tiny.json");
+    writeFileSync(config, JSON.stringify(tinyConfig({ steps: 5 })));
+    const train = mtx(["train", "--config", config, "--plugins", plugin, "--out", join(dir, "run"), "--json"]);
+    expect(train.code, train.stderr).toBe(3);
+    const path = join(dir, "run", "report.html");
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
+    try {
+      const page = await browser.newPage();
+      const dialogs: string[] = [];
+      const requests: string[] = [];
+      page.on("dialog", (d) => {
+        dialogs.push(d.message());
+        void d.dismiss();
+      });
+      page.on("request", (r) => {
+        if (!r.url().startsWith("file:")) requests.push(r.url());
+      });
+      await page.goto(pathToFileURL(path).href, { waitUntil: "load" });
+      expect(await page.title()).not.toBe("pwned");
+      expect(await page.locator("script, img, iframe").count()).toBe(0);
+      expect(await page.locator("table").filter({ hasText: evil }).count()).toBeGreaterThan(0); // shown as text
+      expect(dialogs).toEqual([]);
+      expect(requests).toEqual([]);
+    } finally {
+      await browser.close();
+    }
+  });
 });

@@ -9,7 +9,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import type { MtxPlugin } from "../../core/plugin.js";
 import { metricsCsv, readTensorboard, writeTensorboard } from "../../core/report/exports.js";
 import { compareReport, runReport } from "../../core/report/html.js";
-import { loadRun } from "../../core/report/loadRun.js";
+import { loadRun, type RunRecord } from "../../core/report/loadRun.js";
 import { addHoverTitles } from "../../core/report/render.js";
 import { mtx, tempDir } from "../helpers/cli.js";
 import { tinyRun } from "../helpers/trainer.js";
@@ -102,5 +102,41 @@ describe("mtx report", () => {
     const missing = mtx(["report", join(dir, "nope")]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/run directory '.*nope' does not exist/);
+  });
+});
+
+describe("reports escape everything a run wrote", () => {
+  const EVIL = `<script>alert(1)</script><img src=x onerror=alert(2)>"'&`;
+  /** A run whose every string field carries markup: reasons, plugin names, evidence, sources, config. */
+  function evilRun(name: string): RunRecord {
+    return {
+      name: `${name}${EVIL}`,
+      dir: `/runs/${EVIL}`,
+      config: { out: EVIL, plugins: [EVIL] } as unknown as RunRecord["config"],
+      summary: undefined,
+      metrics: [1, 2, 3].map((step) => ({ step, loss: 3 - step / 10, lr: 1e-3, gradNorm: 1, updateNorm: 0.1, sourceLoss: { [EVIL]: 2.5 }, mixtureWeights: { [EVIL]: 1 }, terms: { [EVIL]: 0.1 }, [`probe.${EVIL}.x`]: 1 })) as unknown as RunRecord["metrics"],
+      decisions: [{ step: 2, action: "halt", plugin: EVIL, reason: EVIL, outcome: EVIL, evidence: { x: EVIL } }],
+      probes: [{ step: 2, probe: EVIL, metrics: { [EVIL]: 1 } }],
+      mixture: { groups: { [EVIL]: { scheduled: 1, realised: 1, sequences: 3 } } },
+    };
+  }
+
+  /** No element or attribute the run's strings could have made: every occurrence is escaped text. */
+  function expectInert(html: string): void {
+    expect(html).not.toMatch(/<script|<img|<iframe|javascript:/i);
+    const occurrences = [...html.matchAll(/onerror=alert\(2\)/g)];
+    expect(occurrences.length).toBeGreaterThan(5);
+    for (const m of occurrences) expect(html.slice(m.index! - 40, m.index! + 12)).toMatch(/&lt;img src=x onerror/);
+    expect(html).toMatch(/<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:;/);
+  }
+
+  it("mtx report: tables, plots, legends and hover text", async () => {
+    const r = await runReport(evilRun("a"));
+    expectInert(r.html);
+    for (const p of r.plots) expect(p.svg).not.toMatch(/<script|<img/i);
+  });
+
+  it("mtx compare", async () => {
+    expectInert((await compareReport([evilRun("a"), evilRun("b")])).html);
   });
 });
