@@ -40,7 +40,8 @@ async function useWasm(requested: BackendChoice): Promise<BackendInfo> {
   const features = [simd ? "simd" : "no-simd", "1 wasm thread"];
   if (useNativeKernels(true)) {
     const s = nativeStatus();
-    features.push(`native ${s.kernels.join("/")} (${s.blas === "openblas" ? `OpenBLAS, ${s.threads} threads` : "built-in sgemm"})`);
+    const build = s.buildLevel ? `, x86-64-v${s.buildLevel} build` : "";
+    features.push(`native ${s.kernels.join("/")} (${s.blas === "openblas" ? `OpenBLAS, ${s.threads} threads` : "built-in sgemm"}${build})`);
   } else {
     features.push(`no native kernels: ${nativeStatus().reason}`);
   }

@@ -5,25 +5,22 @@
  * the plugin's JSON Schema when it has one.
  */
 import { existsSync } from "node:fs";
-import { isAbsolute, resolve } from "node:path";
+import { createRequire } from "node:module";
+import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import AjvModule from "ajv";
 import type { PluginEntry } from "../core/config/types.js";
+import { isPluginPath } from "../core/config/loadConfig.js";
 import { PluginError } from "../core/errors.js";
+import { didYouMean, ownEntry } from "../core/lookup.js";
+import { nonFiniteNumbers, validateData } from "../core/schema.js";
 import type { MtxPlugin, OnErrorPolicy } from "../core/plugin.js";
 import { BUILTIN_PLUGINS } from "./index.js";
 import type { PluginDefinition } from "./types.js";
-
-const Ajv = AjvModule.default;
 
 export interface ResolvedPlugin {
   plugin: MtxPlugin;
   onError: OnErrorPolicy;
   origin: string;
-}
-
-function looksLikePath(spec: string): boolean {
-  return spec.startsWith(".") || isAbsolute(spec) || /\.(c|m)?js$/.test(spec);
 }
 
 function isPlugin(x: unknown): x is MtxPlugin {
@@ -36,41 +33,58 @@ function isDefinition(x: unknown): x is PluginDefinition {
 
 /** Validate options against a plugin's schema, filling defaults; errors name the option. */
 export function validateOptions(def: Pick<PluginDefinition, "name" | "optionsSchema">, options: Record<string, unknown>): Record<string, unknown> {
-  if (!def.optionsSchema) return options;
-  const copy = structuredClone(options);
-  const validate = new Ajv({ useDefaults: true, allErrors: true, strict: false }).compile(def.optionsSchema);
-  if (!validate(copy)) {
-    const lines = (validate.errors ?? []).map((e) => {
-      const p = e.params as Record<string, unknown>;
-      const field = e.keyword === "additionalProperties" ? String(p.additionalProperty) : e.instancePath.replace(/^\//, "").replace(/\//g, ".") || "(options)";
-      const given = e.keyword === "additionalProperties" ? "" : `got ${JSON.stringify(e.instancePath.split("/").filter(Boolean).reduce<unknown>((v, k) => (v as Record<string, unknown>)?.[k], copy))}; `;
-      const allowed = e.keyword === "additionalProperties" ? "is not an option of this plugin" : e.keyword === "enum" ? `must be one of ${(p.allowedValues as unknown[]).map((x) => JSON.stringify(x)).join(", ")}` : e.message;
-      return `${field}: ${given}${allowed}`;
-    });
-    throw new PluginError(def.name, undefined, `invalid options for plugin '${def.name}':\n  ${lines.join("\n  ")}`);
+  if (!def.optionsSchema) {
+    const bad = nonFiniteNumbers(options);
+    if (bad.length) throw new PluginError(def.name, undefined, `invalid options for plugin '${def.name}':\n  ${bad.map((b) => `${b.path}: got ${b.value}; must be a finite number`).join("\n  ")}`);
+    return options;
   }
-  return copy;
+  return validateData(def.optionsSchema, options, `options for plugin '${def.name}'`, (m) => new PluginError(def.name, undefined, m));
 }
 
-async function fromModule(spec: string, options: Record<string, unknown>): Promise<MtxPlugin> {
-  let mod: Record<string, unknown>;
-  const isPath = looksLikePath(spec);
-  try {
-    if (isPath) {
-      const abs = resolve(spec);
-      if (!existsSync(abs)) throw new PluginError(spec, undefined, `plugin file '${spec}' does not exist`);
-      mod = (await import(pathToFileURL(abs).href)) as Record<string, unknown>;
-    } else {
-      mod = (await import(spec)) as Record<string, unknown>;
+/** Import a plugin module by path or package name; every failure says which it was and why. */
+async function importPlugin(spec: string, cwd: string): Promise<Record<string, unknown>> {
+  if (isPluginPath(spec)) {
+    const abs = resolve(cwd, spec);
+    if (!existsSync(abs)) throw new PluginError(spec, undefined, `plugin file '${spec}' does not exist (resolved to ${abs})`);
+    try {
+      return (await import(pathToFileURL(abs).href)) as Record<string, unknown>;
+    } catch (cause) {
+      throw new PluginError(spec, undefined, `plugin file '${spec}' failed to load: ${(cause as Error).message}${moduleSyntaxHint(cause)}`, { cause });
     }
-  } catch (cause) {
-    if (cause instanceof PluginError) throw cause;
-    const known = Object.keys(BUILTIN_PLUGINS);
-    const hint = isPath
-      ? `it failed to load: ${(cause as Error).message}`
-      : `it is not a built-in plugin (${known.length ? known.join(", ") : "none"}), and no npm package of that name could be imported`;
-    throw new PluginError(spec, undefined, `unknown plugin '${spec}': ${hint}. Run 'mtx plugins list' for the built-in plugins.`, { cause });
   }
+  // A package: resolved from the working directory's node_modules first (the user's project), then mtx's.
+  let target = spec;
+  try {
+    target = pathToFileURL(createRequire(join(cwd, "package.json")).resolve(spec)).href;
+  } catch {
+    // Not resolvable for require (an ESM-only package, or not installed): let import() decide.
+  }
+  try {
+    return (await import(target)) as Record<string, unknown>;
+  } catch (cause) {
+    const missing = (cause as NodeJS.ErrnoException).code === "ERR_MODULE_NOT_FOUND" && (cause as Error).message.includes(`'${spec}'`);
+    if (missing) {
+      const known = Object.keys(BUILTIN_PLUGINS);
+      throw new PluginError(spec, undefined, `unknown plugin '${spec}'${didYouMean(spec, known)}: it is not a built-in plugin (${known.join(", ")}), a file path (start it with ./) or an installed npm package. Run 'mtx plugins list' for the built-in plugins.`, { cause });
+    }
+    throw new PluginError(spec, undefined, `plugin package '${spec}' failed to load: ${(cause as Error).message}${moduleSyntaxHint(cause)}`, { cause });
+  }
+}
+
+/** How to fix the usual module-format mistakes. */
+function moduleSyntaxHint(cause: unknown): string {
+  const m = (cause as Error)?.message ?? "";
+  if (/Unexpected token 'export'|Cannot use import statement outside a module/.test(m)) {
+    return ". The file uses ES module syntax (import/export) but Node loads it as CommonJS: rename it to .mjs, or add \"type\": \"module\" to the package.json next to it";
+  }
+  if (/require is not defined in ES module scope|module is not defined in ES module scope/.test(m)) {
+    return ". The file uses CommonJS (require/module.exports) but Node loads it as an ES module: rename it to .cjs, or use export default";
+  }
+  return "";
+}
+
+async function fromModule(spec: string, options: Record<string, unknown>, cwd: string): Promise<MtxPlugin> {
+  const mod = await importPlugin(spec, cwd);
   const exported = mod.default ?? mod.plugin;
   if (isDefinition(exported)) return exported.create(validateOptions(exported, options));
   if (isPlugin(exported)) return exported;
@@ -80,17 +94,17 @@ async function fromModule(spec: string, options: Record<string, unknown>): Promi
     const made = /^class\s/.test(Function.prototype.toString.call(fn)) ? new fn(options) : fn(options);
     if (isPlugin(made)) return made;
   }
-  throw new PluginError(spec, undefined, `'${spec}' does not export a plugin: default-export a class or object with 'name' and 'apply(trainer)' (see docs/plugins.md)`);
+  throw new PluginError(spec, undefined, `'${spec}' does not export a plugin: default-export a class or object with 'name' and 'apply(trainer)', or a definition { name, create(options) } (see docs/plugins.md)`);
 }
 
 /** Turn config entries into plugin instances with their error policies. */
-export async function resolvePlugins(entries: (string | PluginEntry)[]): Promise<ResolvedPlugin[]> {
+export async function resolvePlugins(entries: (string | PluginEntry)[], cwd = process.cwd()): Promise<ResolvedPlugin[]> {
   const out: ResolvedPlugin[] = [];
   for (const entry of entries) {
     const e: PluginEntry = typeof entry === "string" ? { name: entry } : entry;
     const options = (e.options ?? {}) as Record<string, unknown>;
-    const builtin = BUILTIN_PLUGINS[e.name] as PluginDefinition | undefined;
-    const plugin = builtin ? builtin.create(validateOptions(builtin, options)) : await fromModule(e.name, options);
+    const builtin = ownEntry(BUILTIN_PLUGINS, e.name) as PluginDefinition | undefined;
+    const plugin = builtin ? builtin.create(validateOptions(builtin, options)) : await fromModule(e.name, options, cwd);
     out.push({ plugin, onError: e.onError ?? "halt", origin: builtin ? "built-in" : e.name });
   }
   return out;

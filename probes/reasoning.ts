@@ -3,8 +3,9 @@
  * - `math`: exact match of the final `Answer: N`, overall and by difficulty, and maj@k; the teacher-forced
  *   NLL of the reference solution per token (`solutionNll`) and of the answer given the steps (`answerNll`);
  * - `code`: exact match of the program's output after its trace;
- * - `self-consistency`: k samples at temperature T per problem: agreement (share of the most common
- *   answer), answer entropy, and maj@k minus greedy accuracy.
+ * - `self-consistency`: k samples at temperature T per problem: agreement (share of samples stating the
+ *   most common answer; "no answer" never counts), outcome entropy, the share answered, and maj@k minus
+ *   greedy accuracy.
  */
 import { continuationLogProb, generate } from "../core/model/generate.js";
 import { createRng } from "../core/rng.js";
@@ -17,15 +18,27 @@ function answerOf(ctx: ProbeContext, prompt: string, maxTokens: number, temperat
   return { answer: parseAnswer(text), text };
 }
 
-function majority(answers: (string | undefined)[]): { answer?: string; count: number; entropy: number } {
+/**
+ * The most common stated answer and its count, and the entropy of the outcomes. "No answer" is not an
+ * answer: it never wins the vote and each one counts as an outcome of its own, so a model that answers
+ * nothing has agreement 0 and the highest entropy (ln k), not a perfect consensus.
+ */
+export function majority(answers: (string | undefined)[]): { answer?: string; count: number; entropy: number; answered: number } {
   const counts = new Map<string, number>();
-  for (const a of answers) counts.set(a ?? "(none)", (counts.get(a ?? "(none)") ?? 0) + 1);
+  let answered = 0;
+  for (const a of answers) {
+    if (a === undefined) continue;
+    answered++;
+    counts.set(a, (counts.get(a) ?? 0) + 1);
+  }
   let best: string | undefined;
   let count = 0;
   for (const [a, c] of [...counts].sort()) if (c > count) [best, count] = [a, c];
+  const k = answers.length;
   let entropy = 0;
-  for (const c of counts.values()) entropy -= (c / answers.length) * Math.log(c / answers.length);
-  return { answer: best === "(none)" ? undefined : best, count, entropy };
+  for (const c of counts.values()) entropy -= (c / k) * Math.log(c / k);
+  entropy += (k - answered) * (1 / k) * Math.log(k); // each unanswered sample is a singleton outcome
+  return { answer: best, count, entropy, answered };
 }
 
 export const math: ProbeDefinition = {
@@ -101,6 +114,7 @@ export const selfConsistency: ProbeDefinition = {
     const rng = createRng(ctx.seed, "self-consistency");
     let agreement = 0;
     let entropy = 0;
+    let answered = 0;
     let maj = 0;
     let greedy = 0;
     for (const item of items) {
@@ -109,10 +123,11 @@ export const selfConsistency: ProbeDefinition = {
       const m = majority(answers);
       agreement += m.count / k;
       entropy += m.entropy;
+      answered += m.answered / k;
       if (m.answer === String(item.answer)) maj++;
       if (answerOf(ctx, prompt, 72).answer === String(item.answer)) greedy++;
     }
     const n = items.length;
-    return { metrics: { agreement: agreement / n, entropy: entropy / n, [`maj@${k}`]: maj / n, majMinusGreedy: (maj - greedy) / n }, n };
+    return { metrics: { agreement: agreement / n, entropy: entropy / n, answered: answered / n, [`maj@${k}`]: maj / n, majMinusGreedy: (maj - greedy) / n }, n };
   },
 };

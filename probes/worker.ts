@@ -13,6 +13,7 @@ import type { ProbeTask } from "../core/pool/ProbePool.js";
 import { modelFromSnapshot, type ModelSnapshot } from "../core/pool/snapshot.js";
 import { drift, type DriftInput } from "./drift.js";
 import { PROBES } from "./index.js";
+import { ownEntry } from "../core/lookup.js";
 import type { ProbeResult } from "./types.js";
 
 export interface ProbeInput {
@@ -42,7 +43,7 @@ function modelFor(input: ProbeInput): { model: Transformer; tokenizer: Tokenizer
 export default async function runProbe(task: ProbeTask & { backend?: BackendChoice }): Promise<unknown> {
   await initBackend(task.backend ?? "wasm");
   if (task.probe === "drift") return drift(task.input as DriftInput);
-  const probe = PROBES[task.probe];
+  const probe = ownEntry(PROBES, task.probe);
   if (!probe) throw new ProbeError(`unknown probe '${task.probe}': known probes are ${Object.keys(PROBES).join(", ")}`);
   const input = task.input as ProbeInput;
   const { model, tokenizer, dispose } = modelFor(input);

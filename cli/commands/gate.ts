@@ -1,8 +1,7 @@
 /** `mtx gate`: a suite's gates as an exit code for CI: 0 pass, 1 regression, 2 bad input, 4 internal error. */
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
-import { ExitCodes } from "../../core/errors.js";
 import { runCommand } from "../output.js";
-import { builder, formatReport, run, type ProbeArgs } from "./probe.js";
+import { builder, exitCodeOf, formatReport, run, type ProbeArgs } from "./probe.js";
 
 export const command: CommandModule<object, ProbeArgs> = {
   command: "gate",
@@ -11,8 +10,7 @@ export const command: CommandModule<object, ProbeArgs> = {
   handler: (argv: ArgumentsCamelCase<ProbeArgs>) =>
     runCommand(async () => {
       const report = await run(argv);
-      process.stdout.write(formatReport(report));
-      const errored = report.probes.some((p) => p.error);
-      return report.pass ? ExitCodes.ok : errored && report.probes.every((p) => p.error || p.gates.every((g) => g.pass)) ? ExitCodes.internal : ExitCodes.checkFailed;
+      process.stdout.write(argv.json ? JSON.stringify(report) + "\n" : formatReport(report));
+      return exitCodeOf(report);
     }),
 };

@@ -1,8 +1,9 @@
 /** `mtx plugins list|init`: the built-in plugins; a scaffold for a new plugin with a test. */
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { ConfigError } from "../../core/errors.js";
+import { PACKAGE_NAME, packageVersion } from "../../core/paths.js";
 import { BUILTIN_PLUGINS } from "../../plugins/index.js";
 import { runCommand } from "../output.js";
 
@@ -51,7 +52,7 @@ function testSource(name: string): string {
   return `// Drives ${name}'s hooks directly: no training run needed. Run with: node --test ${name}.test.js
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { createHooks } from "mtx";
+import { createHooks } from "${PACKAGE_NAME}";
 import Plugin from "./${name}.js";
 
 function fakeTrainer() {
@@ -78,13 +79,42 @@ test("lets a normal step through", () => {
 `;
 }
 
-/** Write NAME.js and NAME.test.js into `dir`; refuses to overwrite. Returns the paths. */
+/** A package.json for a directory that has none: ES modules, mtx as a dev dependency, `npm test`. */
+function packageSource(name: string): string {
+  return (
+    JSON.stringify(
+      {
+        name: `mtx-plugin-${name}`,
+        version: "0.1.0",
+        private: true,
+        type: "module",
+        main: `${name}.js`,
+        scripts: { test: `node --test ${name}.test.js` },
+        devDependencies: { [PACKAGE_NAME]: `^${packageVersion()}` },
+      },
+      null,
+      2,
+    ) + "\n"
+  );
+}
+
+/**
+ * Write NAME.js and NAME.test.js into `dir` (and a package.json when there is none, so the test runs in a
+ * fresh directory after `npm install`); refuses to overwrite. Returns the paths.
+ */
 export function init(name: string, dir = "."): string[] {
   if (!/^[a-z][a-z0-9-]*$/.test(name)) throw new ConfigError(`plugin name '${name}' must be lower-case letters, digits and dashes, starting with a letter`);
-  const files = [join(resolve(dir), `${name}.js`), join(resolve(dir), `${name}.test.js`)];
+  const root = resolve(dir);
+  const files = [join(root, `${name}.js`), join(root, `${name}.test.js`)];
   for (const f of files) if (existsSync(f)) throw new ConfigError(`${f} already exists; choose another name or remove it`);
+  mkdirSync(root, { recursive: true });
   writeFileSync(files[0]!, pluginSource(name));
   writeFileSync(files[1]!, testSource(name));
+  const pkg = join(root, "package.json");
+  if (!existsSync(pkg)) {
+    writeFileSync(pkg, packageSource(name));
+    files.push(pkg);
+  }
   return files;
 }
 
@@ -102,7 +132,12 @@ export const command: CommandModule<object, PluginsArgs> = {
       if (argv.action === "init") {
         if (!argv.name) throw new ConfigError("mtx plugins init needs a name, e.g. 'mtx plugins init my-guard'");
         const files = init(argv.name, argv.dir);
-        process.stdout.write(`wrote ${files.join(" and ")}\nrun its test: node --test ${files[1]}\nuse it: mtx train --plugins ${files[0]}\n`);
+        const pkg = files.find((f) => f.endsWith("package.json"));
+        process.stdout.write(
+          `wrote ${files.join(", ")}\n` +
+            (pkg ? `install mtx next to it: npm install (or npm install --save-dev <path to an mtx checkout>)\n` : `it imports ${PACKAGE_NAME}: add it to your project (npm install --save-dev ${PACKAGE_NAME})\n`) +
+            `run its test: node --test ${files[1]}\nuse it: mtx train --plugins ${files[0]}\n`,
+        );
         return 0;
       }
       if (argv.json) process.stdout.write(JSON.stringify(Object.values(BUILTIN_PLUGINS).map(({ name, description, hooks }) => ({ name, description, hooks }))) + "\n");

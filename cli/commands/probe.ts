@@ -6,6 +6,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import cliProgress from "cli-progress";
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
+import { ExitCodes } from "../../core/errors.js";
 import { resolveCheckpointPath, PROBE_WORKER } from "../../core/paths.js";
 import { PiscinaProbePool } from "../../core/pool/PiscinaProbePool.js";
 import { toJUnit } from "../../core/suite/junit.js";
@@ -19,7 +20,10 @@ export interface ProbeArgs {
   checkpoint: string;
   baseline?: string;
   workers: number;
-  json?: string;
+  /** Print the report as JSON on stdout instead of the table. */
+  json?: boolean;
+  /** Write the report as JSON to this file. */
+  jsonOut?: string;
   junit?: string;
 }
 
@@ -41,13 +45,20 @@ export async function run(a: ProbeArgs, onProbe?: (r: ProbeReport) => void): Pro
       mkdirSync(dirname(resolve(file)), { recursive: true });
       writeFileSync(resolve(file), text);
     };
-    if (a.json) write(a.json, JSON.stringify(report, null, 2) + "\n");
+    if (a.jsonOut) write(a.jsonOut, JSON.stringify(report, null, 2) + "\n");
     if (a.junit) write(a.junit, toJUnit(report));
     return report;
   } finally {
     progress?.stop();
     await pool.close();
   }
+}
+
+/** 0 when every gate passed, 1 when a gate failed, 4 when probes errored and nothing else failed. */
+export function exitCodeOf(report: SuiteReport): number {
+  if (report.pass) return ExitCodes.ok;
+  const errored = report.probes.some((p) => p.error);
+  return errored && report.probes.every((p) => p.error || p.gates.every((g) => g.pass)) ? ExitCodes.internal : ExitCodes.checkFailed;
 }
 
 const num = (x: number | null | undefined) => (x === null || x === undefined ? "-" : Math.abs(x) >= 100 ? x.toFixed(1) : x.toFixed(4));
@@ -101,7 +112,8 @@ export function builder(y: Argv): Argv<ProbeArgs> {
     .option("checkpoint", { type: "string", demandOption: true, describe: "Checkpoint directory ('bundled' for the base model)" })
     .option("baseline", { type: "string", describe: "Baseline checkpoint for relative gates and deltas" })
     .option("workers", { type: "number", default: 2, describe: "Worker threads" })
-    .option("json", { type: "string", describe: "Write the full report as JSON" })
+    .option("json", { type: "boolean", default: false, describe: "Print the full report as JSON on stdout instead of the table" })
+    .option("json-out", { type: "string", describe: "Also write the full report as JSON to this file" })
     .option("junit", { type: "string", describe: "Write JUnit XML (one testcase per gate)" }) as Argv<ProbeArgs>;
 }
 
@@ -112,7 +124,7 @@ export const command: CommandModule<object, ProbeArgs> = {
   handler: (argv: ArgumentsCamelCase<ProbeArgs>) =>
     runCommand(async () => {
       const report = await run(argv);
-      process.stdout.write(formatReport(report));
-      return 0;
+      process.stdout.write(argv.json ? JSON.stringify(report) + "\n" : formatReport(report));
+      return exitCodeOf(report);
     }),
 };

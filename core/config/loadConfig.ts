@@ -5,26 +5,24 @@
  * then CLI flags.
  */
 import { existsSync, readFileSync } from "node:fs";
-import { join, resolve } from "node:path";
-import AjvModule, { type ErrorObject, type ValidateFunction } from "ajv";
+import { dirname, isAbsolute, join, resolve } from "node:path";
 import { ConfigError } from "../errors.js";
+import { faultLabel, parseFaults } from "../faults.js";
 import { validateModelConfig } from "../model/Transformer.js";
 import { PACKAGE_ROOT } from "../paths.js";
-import type { EffectiveConfig, RunConfig } from "./types.js";
+import { formatSchemaErrors, validateData } from "../schema.js";
+import type { EffectiveConfig, PluginEntry, RunConfig } from "./types.js";
+
+export { formatSchemaErrors };
 
 export const RUN_SCHEMA_PATH = join(PACKAGE_ROOT, "core", "config", "schema", "run.schema.json");
 export const DEFAULT_CONFIG_FILE = "mtx.config.json";
 
-// ajv is CommonJS; under NodeNext its class is the default export's `default`.
-const Ajv = AjvModule.default;
-let validator: ValidateFunction | undefined;
-
-function compiled() {
-  if (!validator) {
-    const schema = JSON.parse(readFileSync(RUN_SCHEMA_PATH, "utf8"));
-    validator = new Ajv({ useDefaults: true, allErrors: true, strict: false }).compile(schema);
-  }
-  return validator;
+let runSchema: object | undefined;
+/** The run config's JSON Schema (parsed once). */
+export function runConfigSchema(): object {
+  runSchema ??= JSON.parse(readFileSync(RUN_SCHEMA_PATH, "utf8")) as object;
+  return runSchema;
 }
 
 /** Deep merge of plain objects; arrays and scalars in `b` replace those in `a`. */
@@ -42,76 +40,46 @@ function isPlainObject(x: unknown): x is Record<string, unknown> {
   return typeof x === "object" && x !== null && !Array.isArray(x);
 }
 
-function fieldOf(e: ErrorObject): string {
-  const path = e.instancePath.replace(/^\//, "").replace(/\//g, ".");
-  if (e.keyword === "additionalProperties") return [path, (e.params as { additionalProperty: string }).additionalProperty].filter(Boolean).join(".");
-  if (e.keyword === "required") return [path, (e.params as { missingProperty: string }).missingProperty].filter(Boolean).join(".");
-  return path || "(root)";
-}
-
-function valueAt(config: unknown, instancePath: string): unknown {
-  let v: unknown = config;
-  for (const part of instancePath.split("/").filter(Boolean)) v = (v as Record<string, unknown> | undefined)?.[part];
-  return v;
-}
-
-function allowedText(e: ErrorObject): string {
-  const p = e.params as Record<string, unknown>;
-  switch (e.keyword) {
-    case "type":
-      return `must be of type ${p.type}`;
-    case "enum":
-      return `must be one of: ${(p.allowedValues as unknown[]).map((x) => JSON.stringify(x)).join(", ")}`;
-    case "const":
-      return `must be ${JSON.stringify(p.allowedValue)}`;
-    case "minimum":
-    case "maximum":
-    case "exclusiveMinimum":
-    case "exclusiveMaximum":
-      return `must be ${p.comparison} ${p.limit}`;
-    case "additionalProperties":
-      return "is not a known field (see `mtx config --schema` for the fields)";
-    case "required":
-      return "is required";
-    default:
-      return e.message ?? "is invalid";
-  }
-}
-
-/** Human-readable lines, one per offending field: `schedule.peakLr: got -1; must be > 0 (or "from-checkpoint")`. */
-export function formatSchemaErrors(errors: ErrorObject[], config: unknown): string[] {
-  const byField = new Map<string, ErrorObject[]>();
-  for (const e of errors) {
-    const f = fieldOf(e);
-    byField.set(f, [...(byField.get(f) ?? []), e]);
-  }
-  const lines: string[] = [];
-  for (const [field, errs] of byField) {
-    // An anyOf failure lists every branch; say what each branch allows.
-    const concrete = errs.filter((e) => e.keyword !== "anyOf");
-    if (!concrete.length) continue;
-    const given = concrete[0]!.keyword === "additionalProperties" || concrete[0]!.keyword === "required" ? undefined : valueAt(config, concrete[0]!.instancePath);
-    const allowed = [...new Set(concrete.map(allowedText))].join(" or ");
-    lines.push(`${field}: ${given === undefined ? "" : `got ${JSON.stringify(given)}; `}${allowed}`);
-  }
-  return lines;
-}
-
 /** Validate a config object and fill defaults; throws ConfigError naming every bad field. */
 export function validateConfig(raw: unknown, origin = "config"): EffectiveConfig {
   if (!isPlainObject(raw)) throw new ConfigError(`${origin}: must be a JSON object, got ${JSON.stringify(raw)}`);
-  const copy = structuredClone(raw);
-  const validate = compiled();
-  if (!validate(copy)) {
-    const lines = formatSchemaErrors(validate.errors ?? [], copy);
-    throw new ConfigError(`invalid ${origin}:\n  ${lines.join("\n  ")}`);
-  }
-  const cfg = copy as unknown as EffectiveConfig;
+  const cfg = validateData<EffectiveConfig>(runConfigSchema(), raw, origin, (m) => new ConfigError(m));
   if (cfg.from === null) validateModelConfig({ ...cfg.model, vocabSize: cfg.model.vocabSize ?? 2 });
+  for (const f of parseFaults(cfg.inject)) {
+    if (f.step > cfg.steps) throw new ConfigError(`invalid ${origin}:\n  inject: '${faultLabel(f)}' fires at step ${f.step}, after the run's last step (${cfg.steps}); it could never fire: give a step within the run or more --steps`);
+  }
   if (cfg.schedule.minLr > (typeof cfg.schedule.peakLr === "number" ? cfg.schedule.peakLr : Infinity)) {
     throw new ConfigError(`invalid ${origin}:\n  schedule.minLr: got ${cfg.schedule.minLr}; must not exceed schedule.peakLr (${cfg.schedule.peakLr})`);
   }
   return cfg;
+}
+
+/** A path-like plugin name (a file rather than a built-in or a package). */
+export function isPluginPath(name: string): boolean {
+  return name.startsWith(".") || isAbsolute(name) || /\.(c|m)?js$/.test(name);
+}
+
+/**
+ * Make the relative paths of a config file absolute against the file's folder, so a config works from any
+ * working directory: plugin files, `from`, `tokenizer` and `data.recipe`. `out` stays relative to the working
+ * directory (where runs go is the caller's choice, not the file's).
+ */
+export function resolveFilePaths(config: RunConfig, file: string): RunConfig {
+  const base = dirname(resolve(file));
+  const abs = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
+  const out: RunConfig = { ...config };
+  const looksLikePath = (p: unknown): p is string => typeof p === "string" && (p.startsWith(".") || p.includes("/") || p.endsWith(".json"));
+  if (looksLikePath(out.from)) out.from = abs(out.from);
+  if (looksLikePath(out.tokenizer)) out.tokenizer = abs(out.tokenizer);
+  if (isPlainObject(out.data) && looksLikePath(out.data.recipe)) out.data = { ...out.data, recipe: abs(out.data.recipe) };
+  if (Array.isArray(out.plugins)) {
+    out.plugins = out.plugins.map((p) => {
+      if (typeof p === "string") return isPluginPath(p) ? abs(p) : p;
+      if (isPlainObject(p) && typeof p.name === "string" && isPluginPath(p.name)) return { ...p, name: abs(p.name) };
+      return p;
+    });
+  }
+  return out;
 }
 
 /** Read a JSON config file; a missing file or bad JSON is a ConfigError naming the file. */
@@ -133,27 +101,51 @@ export interface LoadConfigOptions {
   /** A base config under the file (e.g. a resumed run's config.json). */
   base?: RunConfig;
   cwd?: string;
+  /** Receives notes on how sources were combined (e.g. config plugins that --plugins did not select). */
+  notes?: string[];
+}
+
+type PluginSpec = string | PluginEntry;
+
+function pluginKey(spec: PluginSpec, cwd: string): string {
+  const name = typeof spec === "string" ? spec : spec.name;
+  return isPluginPath(name) ? resolve(cwd, name) : name;
+}
+
+/**
+ * `--plugins a,b` against a config's `plugins`: the flag selects (and orders) the plugins that run; a
+ * selected plugin the config lists keeps the config's options and onError, one it does not list is added
+ * with defaults. Config plugins the flag does not name do not run (named in `notes`).
+ */
+export function selectPlugins(flag: PluginSpec[], configured: PluginSpec[], cwd = process.cwd(), notes?: string[]): PluginSpec[] {
+  const byKey = new Map(configured.map((p) => [pluginKey(p, cwd), p]));
+  const selected = flag.map((p) => byKey.get(pluginKey(p, cwd)) ?? (typeof p === "string" && isPluginPath(p) ? resolve(cwd, p) : p));
+  const chosen = new Set(flag.map((p) => pluginKey(p, cwd)));
+  const dropped = configured.filter((p) => !chosen.has(pluginKey(p, cwd))).map((p) => (typeof p === "string" ? p : p.name));
+  if (dropped.length) notes?.push(`--plugins selects ${flag.map((p) => (typeof p === "string" ? p : p.name)).join(", ")}; the config's ${dropped.join(", ")} will not run`);
+  return selected;
 }
 
 export function loadConfig(opts: LoadConfigOptions = {}): EffectiveConfig {
   const cwd = opts.cwd ?? process.cwd();
   let fromFile: RunConfig = {};
   let origin = "config";
-  if (opts.file) {
-    fromFile = readConfigFile(resolve(cwd, opts.file));
-    origin = `config (${opts.file} and flags)`;
-  } else if (existsSync(join(cwd, DEFAULT_CONFIG_FILE))) {
-    fromFile = readConfigFile(join(cwd, DEFAULT_CONFIG_FILE));
-    origin = `config (${DEFAULT_CONFIG_FILE} and flags)`;
+  const file = opts.file ? resolve(cwd, opts.file) : existsSync(join(cwd, DEFAULT_CONFIG_FILE)) ? join(cwd, DEFAULT_CONFIG_FILE) : undefined;
+  if (file) {
+    fromFile = readConfigFile(file);
+    origin = `config (${opts.file ?? DEFAULT_CONFIG_FILE} and flags)`;
+    if (!isPlainObject(fromFile)) throw new ConfigError(`${opts.file ?? DEFAULT_CONFIG_FILE}: must contain a JSON object`);
+    fromFile = resolveFilePaths(fromFile, file);
   }
-  if (!isPlainObject(fromFile)) throw new ConfigError(`${opts.file ?? DEFAULT_CONFIG_FILE}: must contain a JSON object`);
-  const merged = deepMerge(deepMerge(opts.base ?? {}, fromFile), opts.overrides ?? {});
+  const { plugins: flagPlugins, ...overrides } = opts.overrides ?? {};
+  const merged = deepMerge(deepMerge(opts.base ?? {}, fromFile), overrides);
+  if (flagPlugins !== undefined) merged.plugins = selectPlugins(flagPlugins, merged.plugins ?? [], cwd, opts.notes);
   return validateConfig(merged, origin);
 }
 
 /** The schema default at a dotted path (e.g. "schedule.peakLr"), for help texts. */
 export function schemaDefault(path: string): unknown {
-  const schema = JSON.parse(readFileSync(RUN_SCHEMA_PATH, "utf8")) as { properties: Record<string, SchemaNode>; definitions: Record<string, SchemaNode> };
+  const schema = runConfigSchema() as { properties: Record<string, SchemaNode>; definitions: Record<string, SchemaNode> };
   const parts = path.split(".");
   let props: Record<string, SchemaNode> = schema.properties;
   for (let i = 0; i < parts.length; i++) {

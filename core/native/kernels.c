@@ -597,16 +597,37 @@ static napi_value js_set_threads(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* info(): { blas: 'openblas' | 'builtin', threads } (the add-on's threads; OpenBLAS is set to the same) */
+/* The x86-64 micro-architecture level this CPU supports (1-4; 0 elsewhere), and the one this build targets. */
+static int cpu_level(void) {
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("x86-64-v4")) return 4;
+  if (__builtin_cpu_supports("x86-64-v3")) return 3;
+  if (__builtin_cpu_supports("x86-64-v2")) return 2;
+  return 1;
+#else
+  return 0;
+#endif
+}
+
+#ifndef MTX_LEVEL
+#define MTX_LEVEL 0
+#endif
+
+/* info(): { blas: 'openblas' | 'builtin', threads, cpuLevel, buildLevel } (the add-on's threads; OpenBLAS is set to the same) */
 static napi_value js_info(napi_env env, napi_callback_info info) {
   (void)info;
   load_blas();
-  napi_value out, name, threads;
+  napi_value out, name, threads, cpu, build;
   CHECK(napi_create_object(env, &out));
   CHECK(napi_create_string_utf8(env, blas_name, NAPI_AUTO_LENGTH, &name));
   CHECK(napi_create_int32(env, own_threads, &threads));
+  CHECK(napi_create_int32(env, cpu_level(), &cpu));
+  CHECK(napi_create_int32(env, MTX_LEVEL, &build));
   CHECK(napi_set_named_property(env, out, "blas", name));
   CHECK(napi_set_named_property(env, out, "threads", threads));
+  CHECK(napi_set_named_property(env, out, "cpuLevel", cpu));
+  CHECK(napi_set_named_property(env, out, "buildLevel", build));
   return out;
 }
 

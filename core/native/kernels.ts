@@ -28,7 +28,7 @@ interface Addon {
   embeddingGrad(d: number, ids: Int32Array, dy: Float32Array, dtable: Float32Array): void;
   adamw(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, p1: Float32Array, m1: Float32Array, v1: Float32Array, hyper: number[]): number;
   setThreads(n: number): void;
-  info(): { blas: string; threads: number };
+  info(): { blas: string; threads: number; cpuLevel: number; buildLevel: number };
 }
 
 /** The wasm backend's heap access (tfjs-backend-wasm's BackendWasm). */
@@ -37,7 +37,13 @@ interface WasmHeap {
   typedArrayFromHeap(t: tf.TensorInfo): Float32Array | Int32Array;
 }
 
-const ADDON_PATH = join(PACKAGE_ROOT, "core", "native", "build", "Release", "mtx_kernels.node");
+const BUILD_DIR = join(PACKAGE_ROOT, "core", "native", "build", "Release");
+/** The portable build (x86-64 baseline, or the platform's default) and, on x86-64, builds for levels 3 and 4. */
+const ADDON_PATH = join(BUILD_DIR, "mtx_kernels.node");
+const LEVEL_BUILDS: [number, string][] = [
+  [4, join(BUILD_DIR, "mtx_kernels_v4.node")],
+  [3, join(BUILD_DIR, "mtx_kernels_v3.node")],
+];
 const OVERRIDDEN = ["BatchMatMul", "Tanh", "Exp", "Identity", "Cast"] as const;
 /** Kernels the add-on adds (no wasm counterpart), each with its gradient kernel. */
 export const ATTENTION_KERNEL = "MtxCausalAttention";
@@ -69,7 +75,16 @@ function loadAddon(): Addon | null {
     return (addon = null);
   }
   try {
-    addon = createRequire(import.meta.url)(ADDON_PATH) as Addon;
+    const require = createRequire(import.meta.url);
+    // The portable build runs on any CPU of the architecture; it says which level this CPU supports, and
+    // the fastest build for that level (AVX2/FMA at 3, AVX-512 at 4) is loaded instead. A node_modules
+    // moved to an older CPU so falls back rather than faulting on an illegal instruction.
+    addon = require(ADDON_PATH) as Addon;
+    // MTX_NATIVE_LEVEL caps the level (1: the portable build), to compare builds or work around one.
+    const cap = Number(process.env.MTX_NATIVE_LEVEL ?? Infinity);
+    const level = Math.min(addon.info().cpuLevel, Number.isFinite(cap) ? cap : Infinity);
+    const best = LEVEL_BUILDS.find(([l, path]) => l <= level && existsSync(path));
+    if (best) addon = require(best[1]) as Addon;
   } catch (e) {
     loadError = `failed to load: ${(e as Error).message}`;
     addon = null;
@@ -246,6 +261,9 @@ export interface NativeStatus {
   blas?: string;
   /** OpenBLAS threads. */
   threads?: number;
+  /** The x86-64 level of this CPU and of the build in use (1 portable, 3 AVX2/FMA, 4 AVX-512; 0 not x86-64). */
+  cpuLevel?: number;
+  buildLevel?: number;
   /** Why the add-on is not in use. */
   reason?: string;
   kernels: string[];

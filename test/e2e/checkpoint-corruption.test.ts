@@ -43,7 +43,7 @@ describe("corrupt checkpoints", () => {
 
   it("a directory that is not a checkpoint, and --resume with nothing to resume: exit 2", () => {
     const empty = tempDir();
-    expect(startFrom(empty)).toMatchObject({ code: 2, stderr: expect.stringMatching(/manifest.json: missing or not JSON; .* is not a complete mtx checkpoint/) });
+    expect(startFrom(empty)).toMatchObject({ code: 2, stderr: expect.stringMatching(/manifest.json: missing or unreadable; .* is not a complete mtx checkpoint/) });
     expect(mtx(["train", "--out", empty, "--resume"])).toMatchObject({ code: 2, stderr: expect.stringMatching(/--resume: .*config.json not found/) });
   });
 });

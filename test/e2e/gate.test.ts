@@ -47,7 +47,7 @@ describe("mtx gate and mtx probe", () => {
   it("noisy weights fail with exit 1 and a JUnit file naming the failing probe", () => {
     const junit = join(dir, "junit.xml");
     const json = join(dir, "report.json");
-    const r = mtx(["gate", "--suite", suite, "--checkpoint", noisy, "--baseline", "bundled", "--junit", junit, "--json", json]);
+    const r = mtx(["gate", "--suite", suite, "--checkpoint", noisy, "--baseline", "bundled", "--junit", junit, "--json-out", json]);
     expect(r.code, r.stderr).toBe(1);
     expect(r.stdout).toMatch(/FAILED gates:\n {2}heldout: bpb \d+\.\d+ is \d+\.\d+% above the baseline/);
     const xml = readFileSync(junit, "utf8");
@@ -70,8 +70,8 @@ describe("mtx gate and mtx probe", () => {
   it("gives identical results for the same checkpoint and seed", () => {
     const a = join(dir, "a.json");
     const b = join(dir, "b.json");
-    expect(mtx(["probe", "--suite", "smoke", "--checkpoint", "bundled", "--json", a, "--workers", "1"]).code).toBe(0);
-    expect(mtx(["probe", "--suite", "smoke", "--checkpoint", "bundled", "--json", b, "--workers", "2"]).code).toBe(0);
+    expect(mtx(["probe", "--suite", "smoke", "--checkpoint", "bundled", "--json-out", a, "--workers", "1"]).code).toBe(0);
+    expect(mtx(["probe", "--suite", "smoke", "--checkpoint", "bundled", "--json-out", b, "--workers", "2"]).code).toBe(0);
     const metrics = (f: string) => JSON.parse(readFileSync(f, "utf8")).probes.map((p: { id: string; metrics: unknown; details: unknown }) => [p.id, p.metrics, p.details]);
     expect(metrics(b)).toEqual(metrics(a));
   });

@@ -1,7 +1,7 @@
 // Plugins from outside the project: the worked example in docs/plugins.md, copied as a reader would and
 // loaded by path, halts the run; the scaffold from `mtx plugins init` passes its own test.
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { mtx, ROOT, tempDir, tinyConfig } from "../helpers/cli.js";
@@ -37,17 +37,19 @@ describe("plugins written from the docs", () => {
     expect(r.stderr).toMatch(/plugins: loss-ceiling, spike/);
   });
 
-  it("mtx plugins init writes a plugin and a test that passes", () => {
-    const dir = mkdtempSync(join(ROOT, ".tmp-plugins-init-")); // inside the package, so `import "mtx"` resolves
-    try {
-      const r = mtx(["plugins", "init", "my-guard", "--dir", dir]);
-      expect(r.code, r.stderr).toBe(0);
-      const out = execFileSync(process.execPath, ["--test", join(dir, "my-guard.test.js")], { encoding: "utf8" });
-      expect(out).toMatch(/# pass 2/);
-      expect(mtx(["plugins", "init", "my-guard", "--dir", dir])).toMatchObject({ code: 2, stderr: expect.stringMatching(/already exists/) });
-      expect(mtx(["plugins", "init", "Bad Name"])).toMatchObject({ code: 2 });
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+  it("mtx plugins init writes a plugin whose test passes in a fresh directory outside the repository", () => {
+    const dir = tempDir("mtx-plugin-fresh-"); // under the OS temp dir: nothing of this repository resolves from here
+    const r = mtx(["plugins", "init", "my-guard", "--dir", dir]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/npm install/);
+    const pkg = JSON.parse(readFileSync(join(dir, "package.json"), "utf8"));
+    expect(pkg).toMatchObject({ type: "module", devDependencies: { "mtx-harness": expect.stringMatching(/^\^\d+\.\d+\.\d+$/) }, scripts: { test: "node --test my-guard.test.js" } });
+    // What the printed instructions say: install mtx (here from this checkout: no registry holds it yet), then test.
+    execFileSync("npm", ["install", "--no-audit", "--no-fund", "--save-dev", ROOT], { cwd: dir, stdio: "pipe" });
+    const out = execFileSync("npm", ["test"], { cwd: dir, encoding: "utf8" });
+    expect(out).toMatch(/# pass 2/);
+    expect(out).toMatch(/# fail 0/);
+    expect(mtx(["plugins", "init", "my-guard", "--dir", dir])).toMatchObject({ code: 2, stderr: expect.stringMatching(/already exists/) });
+    expect(mtx(["plugins", "init", "Bad Name"])).toMatchObject({ code: 2 });
   });
 });

@@ -5,11 +5,10 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import AjvModule, { type ValidateFunction } from "ajv";
 import type { Curriculum, Filters, MixtureRecipe, Quality, Source } from "../../config/generated/recipe.js";
-import { formatSchemaErrors } from "../../config/loadConfig.js";
 import { ConfigError } from "../../errors.js";
 import { PACKAGE_ROOT } from "../../paths.js";
+import { validateData } from "../../schema.js";
 import { sourceName } from "../sources/catalog.js";
 
 export const RECIPE_SCHEMA_PATH = join(PACKAGE_ROOT, "core", "config", "schema", "recipe.schema.json");
@@ -43,7 +42,7 @@ export interface LoadedRecipe {
   warnings: string[];
 }
 
-let validator: ValidateFunction | undefined;
+let recipeSchema: object | undefined;
 
 export function resolveRecipePath(spec: string, cwd = process.cwd()): string {
   if (spec === "bundled" || spec === "default") return BUNDLED_RECIPE;
@@ -54,10 +53,8 @@ export function resolveRecipePath(spec: string, cwd = process.cwd()): string {
 
 /** Validate a recipe object; `origin` names it in errors. */
 export function resolveRecipe(raw: unknown, origin: string): LoadedRecipe {
-  validator ??= new AjvModule.default({ useDefaults: true, allErrors: true, strict: false }).compile(JSON.parse(readFileSync(RECIPE_SCHEMA_PATH, "utf8")));
-  const copy = structuredClone(raw);
-  if (!validator(copy)) throw new ConfigError(`invalid recipe ${origin}:\n  ${formatSchemaErrors(validator.errors ?? [], copy).join("\n  ")}`);
-  const r = copy as Required<MixtureRecipe>;
+  recipeSchema ??= JSON.parse(readFileSync(RECIPE_SCHEMA_PATH, "utf8")) as object;
+  const r = validateData<Required<MixtureRecipe>>(recipeSchema, raw, `recipe ${origin}`, (m) => new ConfigError(m));
   const notices: string[] = [];
   const warnings: string[] = [];
   const names = new Set<string>();

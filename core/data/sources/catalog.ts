@@ -3,6 +3,7 @@
  * generators; user sources read text or JSONL files. Each load returns documents plus any per-line
  * problems (counted and reported; fatal with `strict`).
  */
+import { didYouMean, ownEntry } from "../../lookup.js";
 import type { Source } from "../../config/generated/recipe.js";
 import { DataError } from "../../errors.js";
 import type { Document } from "../documents.js";
@@ -72,8 +73,8 @@ export function sourceName(spec: Source): string {
 export function loadSource(spec: Source, ctx: SourceContext): LoadedDocuments {
   const s = typeof spec === "string" ? { name: spec, type: "builtin" as const } : { type: "builtin" as const, ...spec };
   if (s.type === "builtin") {
-    const b = BUILTIN_SOURCES[s.name];
-    if (!b) throw new DataError(`unknown built-in source '${s.name}': known sources are ${Object.keys(BUILTIN_SOURCES).join(", ")}; for your own files use { "name": ..., "type": "text" | "jsonl", "path": ... }`);
+    const b = ownEntry(BUILTIN_SOURCES, s.name);
+    if (!b) throw new DataError(`unknown built-in source '${s.name}'${didYouMean(s.name, Object.keys(BUILTIN_SOURCES))}: known sources are ${Object.keys(BUILTIN_SOURCES).join(", ")}; for your own files use { "name": ..., "type": "text" | "jsonl", "path": ... }`);
     const documents = b.load(ctx, "count" in s ? s.count : undefined);
     if (!documents.length) throw new DataError(`source '${s.name}' produced no documents`);
     return { name: s.name, documents, issues: [], holdOut: b.holdOut ?? true };
