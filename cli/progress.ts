@@ -3,8 +3,7 @@
  * An observer plugin: it reads step metrics and never changes training state.
  */
 import cliProgress from "cli-progress";
-import type { MtxPlugin } from "../core/plugin.js";
-import type { TrainerApi } from "../core/TrainerApi.js";
+import type { MtxPlugin, TrainerApi } from "../core/plugin.js";
 
 const NAME = "progress";
 

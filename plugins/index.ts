@@ -1,24 +1,25 @@
 /**
- * Built-in plugins by name. `mtx train --plugins a,b` and `plugins: [...]` in the config resolve names
- * here first, then as a file path, then as an npm package (see registry.ts).
+ * Built-in plugins by name: guardrails (act through verdicts) and training methods (change what is
+ * trained). `mtx train --plugins a,b` and `plugins: [...]` in the config resolve names here first, then as a
+ * file path, then as an npm package (registry.ts).
  */
-import { agenticPlugin } from "./agentic.js";
-import { contrastivePlugin } from "./contrastive.js";
-import { curriculumPlugin } from "./curriculum.js";
-import { driftPlugin } from "./drift.js";
-import { irlPlugin } from "./irl.js";
-import { longctxPlugin } from "./longctx.js";
-import { probesPlugin } from "./probes.js";
-import { spikePlugin } from "./spike.js";
-import type { PluginDefinition } from "./types.js";
+import type { PluginDefinition } from "../core/plugin.js";
+import { driftPlugin } from "./guardrails/drift.js";
+import { longctxPlugin } from "./guardrails/longctx.js";
+import { probesPlugin } from "./guardrails/probes.js";
+import { spikePlugin } from "./guardrails/spike.js";
+import { agenticPlugin } from "./methods/agentic.js";
+import { contrastivePlugin } from "./methods/contrastive.js";
+import { curriculumPlugin } from "./methods/curriculum.js";
+import { irlPlugin } from "./methods/irl.js";
 
-export const BUILTIN_PLUGINS: Record<string, PluginDefinition<never>> = {
-  curriculum: curriculumPlugin as PluginDefinition<never>,
-  drift: driftPlugin as PluginDefinition<never>,
+export const BUILTIN_PLUGINS: Readonly<Record<string, PluginDefinition<never>>> = Object.freeze({
   spike: spikePlugin as PluginDefinition<never>,
+  drift: driftPlugin as PluginDefinition<never>,
   probes: probesPlugin as PluginDefinition<never>,
   longctx: longctxPlugin as PluginDefinition<never>,
+  curriculum: curriculumPlugin as PluginDefinition<never>,
   contrastive: contrastivePlugin as PluginDefinition<never>,
   irl: irlPlugin as PluginDefinition<never>,
   agentic: agenticPlugin as PluginDefinition<never>,
-};
+});

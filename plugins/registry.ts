@@ -13,9 +13,8 @@ import { isPluginPath } from "../core/config/loadConfig.js";
 import { PluginError } from "../core/errors.js";
 import { didYouMean, ownEntry } from "../core/lookup.js";
 import { nonFiniteNumbers, validateData } from "../core/schema.js";
-import type { MtxPlugin, OnErrorPolicy } from "../core/plugin.js";
+import type { MtxPlugin, OnErrorPolicy, PluginDefinition } from "../core/plugin.js";
 import { BUILTIN_PLUGINS } from "./index.js";
-import type { PluginDefinition } from "./types.js";
 
 export interface ResolvedPlugin {
   plugin: MtxPlugin;

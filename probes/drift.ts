@@ -1,63 +1,63 @@
 /**
- * The drift probe: held-out general bits per byte of a model snapshot and its KL divergence from the
- * frozen base model on fixed general text. Runs in a worker; the base model and its scores are cached
- * per worker, keyed by the base checkpoint and the batches.
+ * The drift probe: held-out general bits per byte of a model and its KL divergence from the frozen base
+ * model on fixed general text. The base is loaded where the model lives; its scores are cached per host,
+ * keyed by the base checkpoint and the batches.
  */
-import { loadCheckpoint } from "../core/checkpoint/Checkpoint.js";
-import type { Transformer } from "../core/model/Transformer.js";
-import { Transformer as Model } from "../core/model/Transformer.js";
-import { modelFromSnapshot, type ModelSnapshot } from "../core/pool/snapshot.js";
-import { klFrom, scoreBatches, type LmScore, type TokenBatch } from "./lm.js";
+import { scoreRows, type HeldoutScore, type LabelledRows, type LanguageModel } from "../core/engine/LanguageModel.js";
+import type { ProbeDefinition } from "./types.js";
 
-export interface DriftInput {
-  model?: ModelSnapshot;
+export interface DriftParams {
   /** Base checkpoint directory. */
   base: string;
   /** Held-out general text (the replay sources). */
-  general: TokenBatch[];
+  general: LabelledRows[];
   /** Held-out text of the other sources, for per-source tracking. */
-  others: TokenBatch[];
+  others: LabelledRows[];
   /** How many general batches also measure the KL divergence. */
   klBatches: number;
-  tokenBytes: Int32Array;
 }
 
 export interface DriftScores {
-  general: LmScore;
-  others: LmScore["perSource"];
+  general: HeldoutScore;
+  others: HeldoutScore["perSource"];
 }
 
 export interface DriftResult {
   score: DriftScores;
   base: DriftScores;
-  /** Mean per-token KL(base || model), nats. */
-  kl: number;
+  /** Mean per-token KL(base || model), nats; null when the model's host cannot compute it. */
+  kl: number | null;
 }
 
-let cached: { key: string; model: Transformer; score: DriftScores } | undefined;
+const baseScores = new Map<string, Promise<DriftScores>>();
 
-function scores(model: Transformer, input: DriftInput): DriftScores {
-  return { general: scoreBatches(model, input.general, input.tokenBytes), others: input.others.length ? scoreBatches(model, input.others, input.tokenBytes).perSource : {} };
+async function scores(model: LanguageModel, p: DriftParams): Promise<DriftScores> {
+  return { general: await scoreRows(model, p.general), others: p.others.length ? (await scoreRows(model, p.others)).perSource : {} };
 }
 
-function baseModel(input: DriftInput): { model: Transformer; score: DriftScores } {
-  const key = `${input.base}:${input.general.length}:${input.others.length}:${input.general[0]?.inputs.slice(0, 16).join(",")}`;
-  if (!cached || cached.key !== key) {
-    cached?.model.dispose();
-    const ckpt = loadCheckpoint(input.base, { withOptimizer: false });
-    const model = Model.fromWeights(ckpt.state.model, ckpt.weights);
-    cached = { key, model, score: scores(model, input) };
+/** Mean KL(base || model) over the first `klBatches` general batches. */
+async function kl(model: LanguageModel, base: LanguageModel, p: DriftParams): Promise<number | null> {
+  let total = 0;
+  let n = 0;
+  for (const b of p.general.slice(0, p.klBatches)) {
+    const k = await model.klFrom(base, b);
+    if (k === undefined) return null;
+    total += k * b.size * b.seqLen;
+    n += b.size * b.seqLen;
   }
-  return cached;
+  return n ? total / n : 0;
 }
 
-export function drift(input: DriftInput): DriftResult {
-  const base = baseModel(input);
-  if (!input.model) return { score: base.score, base: base.score, kl: 0 };
-  const model = modelFromSnapshot(input.model);
-  try {
-    return { score: scores(model, input), base: base.score, kl: klFrom(base.model, model, input.general.slice(0, input.klBatches)) };
-  } finally {
-    model.dispose();
-  }
-}
+export const drift: ProbeDefinition = {
+  name: "drift",
+  description: "held-out general bits per byte and KL(base || model) against the base model",
+  async run(ctx, raw) {
+    const p = raw as unknown as DriftParams;
+    const base = await ctx.load({ kind: "checkpoint", dir: p.base });
+    const key = `${p.base}:${p.general.length}:${p.others.length}:${p.general[0]?.inputs.slice(0, 16).join(",")}`;
+    let b = baseScores.get(key);
+    if (!b) baseScores.set(key, (b = scores(base, p)));
+    const result: DriftResult = { score: await scores(ctx.model, p), base: await b, kl: await kl(ctx.model, base, p) };
+    return { metrics: { bpb: result.score.general.bpb, baseBpb: result.base.general.bpb, ...(result.kl === null ? {} : { kl: result.kl }) }, n: result.score.general.tokens, details: result };
+  },
+};

@@ -4,7 +4,7 @@
  * text (verbosity; reasoning overfitting shows up as longer, more repetitive output than the baseline).
  */
 import { heldoutReplay, prepareMixture } from "../core/data/pipeline.js";
-import { generate } from "../core/model/generate.js";
+import { generateOne } from "../core/engine/LanguageModel.js";
 import type { ProbeDefinition } from "./types.js";
 
 export function repetitionRate(ids: number[], n = 4): number {
@@ -23,7 +23,7 @@ export function repetitionRate(ids: number[], n = 4): number {
 export const generation: ProbeDefinition = {
   name: "generation",
   description: "greedy continuations of general text: repeated 4-gram rate and length (verbosity)",
-  run({ model, tokenizer }, params) {
+  async run({ model, tokenizer }, params) {
     const prompts = Number(params.prompts ?? 8);
     const maxTokens = Number(params.maxTokens ?? 48);
     const { mixture } = prepareMixture(String(params.recipe ?? "bundled"));
@@ -31,7 +31,7 @@ export const generation: ProbeDefinition = {
     let rep = 0;
     let len = 0;
     for (const d of docs) {
-      const out = generate(model, tokenizer.encode(d.text).slice(0, 32), { maxTokens, stop: [tokenizer.eosId] });
+      const out = await generateOne(model, tokenizer.encode(d.text).slice(0, 32), { maxTokens, stopTokens: [tokenizer.eosId] });
       rep += repetitionRate(out);
       len += out.length;
     }

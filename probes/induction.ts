@@ -7,14 +7,13 @@
  * large gain (a trained LM's repeat loss falls well under 1 nat); a model without induction heads has a
  * gain near 0, and no context-extension stage gives it needle retrieval at any length.
  */
-import * as tf from "@tensorflow/tfjs";
 import { heldoutReplay, prepareMixture } from "../core/data/pipeline.js";
 import type { ProbeDefinition } from "./types.js";
 
 export const induction: ProbeDefinition = {
   name: "induction",
   description: "in-context copying: loss on a repeated span of held-out text against its first occurrence",
-  run({ model, tokenizer }, params) {
+  async run({ model, tokenizer }, params) {
     const seqLen = Number(params.seqLen ?? model.config.contextLength);
     const sequences = Number(params.sequences ?? 16);
     const span = Math.floor(seqLen / 2);
@@ -35,7 +34,7 @@ export const induction: ProbeDefinition = {
     // Targets are the inputs shifted by one; the last target of each row is never read.
     const targets = new Int32Array(inputs.length);
     for (let i = 0; i + 1 < inputs.length; i++) targets[i] = inputs[i + 1]!;
-    const loss = tf.tidy(() => model.forward(inputs, targets, spans.length, 2 * span).tokenLoss.dataSync() as Float32Array);
+    const loss = await model.tokenLoss({ inputs, targets, size: spans.length, seqLen: 2 * span });
     let first = 0;
     let repeat = 0;
     for (let r = 0; r < spans.length; r++) {

@@ -5,7 +5,7 @@
  * VALUE's first token among all next tokens (1 = top). Lengths beyond the training context test extension.
  */
 import { heldoutReplay, prepareMixture } from "../core/data/pipeline.js";
-import { generate, nextTokenLogProbs } from "../core/model/generate.js";
+import { generateOne } from "../core/engine/LanguageModel.js";
 import { createRng } from "../core/rng.js";
 import { vocabulary } from "../core/data/synthetic/vocabulary.js";
 import type { ProbeDefinition } from "./types.js";
@@ -21,7 +21,7 @@ export interface NeedleCell {
 export const needle: ProbeDefinition = {
   name: "needle",
   description: "needle-in-a-haystack grid (length x depth): greedy exact match and rank of the value",
-  run({ model, tokenizer, seed }, params) {
+  async run({ model, tokenizer, seed }, params) {
     const lengths = (params.lengths as number[] | undefined) ?? [model.config.contextLength];
     const depths = (params.depths as number[] | undefined) ?? [0, 0.25, 0.5, 0.75, 1];
     const trials = Number(params.trials ?? 2);
@@ -52,12 +52,12 @@ export const needle: ProbeDefinition = {
           const at = Math.round(depth * text.length);
           const prompt = [...text.slice(0, at), ...needleIds, ...text.slice(at), ...question];
           const expect = tokenizer.encode(` ${value}`);
-          const out = generate(model, prompt, { maxTokens: expect.length + 1, window: prompt.length + expect.length + 1 });
+          const out = await generateOne(model, prompt, { maxTokens: expect.length + 1, window: prompt.length + expect.length + 1 });
           if (tokenizer.decode(out).trim().startsWith(value)) ok++;
-          const logp = nextTokenLogProbs(model, prompt, prompt.length);
-          const target = logp[expect[0]!]!;
+          const [logp] = await model.nextTokenLogprobs([prompt]);
+          const target = logp![expect[0]!]!;
           let rank = 1;
-          for (const v of logp) if (v > target) rank++;
+          for (const v of logp!) if (v > target) rank++;
           rankSum += rank;
         }
         cells.push({ length, depth, accuracy: ok / trials, meanRank: rankSum / trials, trials });

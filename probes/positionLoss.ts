@@ -3,14 +3,13 @@
  * long held-out documents, at `seqLen` (which may exceed the training context: the curve past it shows
  * whether positions beyond the trained range are usable). `slope` is the last bucket minus the middle one.
  */
-import * as tf from "@tensorflow/tfjs";
 import { heldoutBatches, prepareMixture } from "../core/data/pipeline.js";
 import type { ProbeDefinition } from "./types.js";
 
 export const positionLoss: ProbeDefinition = {
   name: "position-loss",
   description: "loss by token-position bucket (powers of two) on long documents",
-  run({ model, tokenizer }, params) {
+  async run({ model, tokenizer }, params) {
     const seqLen = Number(params.seqLen ?? model.config.contextLength);
     const sequences = Number(params.sequences ?? 8);
     const sources = (params.sources as string[] | undefined) ?? ["sotu-long", "sotu"];
@@ -19,7 +18,7 @@ export const positionLoss: ProbeDefinition = {
     const batches = heldoutBatches(docs, tokenizer, seqLen, 1, sequences);
     const sums = new Float64Array(seqLen);
     for (const b of batches) {
-      const loss = tf.tidy(() => model.forward(b.inputs, b.targets, 1, seqLen).tokenLoss.dataSync() as Float32Array);
+      const loss = await model.tokenLoss(b);
       for (let t = 0; t < seqLen; t++) sums[t]! += loss[t]!;
     }
     const metrics: Record<string, number> = {};

@@ -7,15 +7,25 @@
  *   most common answer; "no answer" never counts), outcome entropy, the share answered, and maj@k minus
  *   greedy accuracy.
  */
-import { continuationLogProb, generate } from "../core/model/generate.js";
-import { createRng } from "../core/rng.js";
+import { continuationLogProb } from "../core/engine/LanguageModel.js";
+import { createRng, type Rng } from "../core/rng.js";
 import { heldoutCode, heldoutMath, parseAnswer } from "./items.js";
 import type { ProbeContext, ProbeDefinition } from "./types.js";
 
-function answerOf(ctx: ProbeContext, prompt: string, maxTokens: number, temperature = 0, rng?: ReturnType<typeof createRng>): { answer?: string; text: string } {
-  const ids = generate(ctx.model, ctx.tokenizer.encode(prompt), { maxTokens, temperature, rng, stop: [ctx.tokenizer.eosId], until: (g) => /Answer:\s*-?\d+\s/.test(ctx.tokenizer.decode(g)) });
-  const text = ctx.tokenizer.decode(ids);
-  return { answer: parseAnswer(text), text };
+const ANSWER_DONE = "Answer:\\s*-?\\d+\\s";
+
+/**
+ * `k` completions of a math prompt (greedy when temperature is 0, else sampled with a seed drawn from
+ * `rng`), each cut once its answer line is complete, with the answer it states.
+ */
+async function answersOf(ctx: ProbeContext, prompt: string, maxTokens: number, k = 1, temperature = 0, rng?: Rng): Promise<{ answer?: string; text: string }[]> {
+  const ids = Array.from(ctx.tokenizer.encode(prompt));
+  const seed = temperature > 0 && rng ? rng.int(2 ** 31) : undefined;
+  const out = await ctx.model.generate(Array.from({ length: k }, () => ids), { maxTokens, temperature, seed, stopTokens: [ctx.tokenizer.eosId], stopPattern: ANSWER_DONE });
+  return out.map((o) => {
+    const text = ctx.tokenizer.decode(o);
+    return { answer: parseAnswer(text), text };
+  });
 }
 
 /**
@@ -44,7 +54,7 @@ export function majority(answers: (string | undefined)[]): { answer?: string; co
 export const math: ProbeDefinition = {
   name: "math",
   description: "held-out synthetic word problems: exact match of Answer: N by difficulty, maj@k",
-  run(ctx, params) {
+  async run(ctx, params) {
     const items = heldoutMath(Number(params.items ?? 30));
     const k = Number(params.k ?? 1);
     const maxTokens = Number(params.maxTokens ?? 72);
@@ -60,20 +70,20 @@ export const math: ProbeDefinition = {
       // Teacher-forced log-likelihoods (lm-evaluation-harness style): sensitive where exact match is 0.
       const promptIds = Array.from(ctx.tokenizer.encode(prompt));
       const solutionIds = Array.from(ctx.tokenizer.encode(item.solution));
-      solutionNll -= continuationLogProb(ctx.model, promptIds, solutionIds) / solutionIds.length;
+      solutionNll -= (await continuationLogProb(ctx.model, promptIds, solutionIds)) / solutionIds.length;
       const beforeAnswer = Array.from(ctx.tokenizer.encode(prompt + item.solution.replace(/ -?\d+$/, "")));
       const answerIds = Array.from(ctx.tokenizer.encode(` ${item.answer}`));
-      answerNll -= continuationLogProb(ctx.model, beforeAnswer, answerIds);
-      const greedy = answerOf(ctx, prompt, maxTokens);
-      lengthSum += greedy.text.length;
-      const right = greedy.answer === String(item.answer);
+      answerNll -= await continuationLogProb(ctx.model, beforeAnswer, answerIds);
+      const [greedy] = await answersOf(ctx, prompt, maxTokens);
+      lengthSum += greedy!.text.length;
+      const right = greedy!.answer === String(item.answer);
       if (right) ok++;
       const d = byDifficulty.get(item.difficulty) ?? { ok: 0, n: 0 };
       d.n++;
       if (right) d.ok++;
       byDifficulty.set(item.difficulty, d);
       if (k > 1) {
-        const samples = Array.from({ length: k }, () => answerOf(ctx, prompt, maxTokens, Number(params.temperature ?? 0.7), rng).answer);
+        const samples = (await answersOf(ctx, prompt, maxTokens, k, Number(params.temperature ?? 0.7), rng)).map((a) => a.answer);
         if (majority(samples).answer === String(item.answer)) majOk++;
       }
     }
@@ -87,17 +97,17 @@ export const math: ProbeDefinition = {
 export const code: ProbeDefinition = {
   name: "code",
   description: "held-out tiny programs: exact match of the output after the trace",
-  run(ctx, params) {
+  async run(ctx, params) {
     const items = heldoutCode(Number(params.items ?? 20));
     const maxTokens = Number(params.maxTokens ?? 96);
     let ok = 0;
     for (const item of items) {
-      const ids = generate(ctx.model, ctx.tokenizer.encode(`Program:\n${item.program}\nTrace:\n`), {
+      const [ids] = await ctx.model.generate([Array.from(ctx.tokenizer.encode(`Program:\n${item.program}\nTrace:\n`))], {
         maxTokens,
-        stop: [ctx.tokenizer.eosId],
-        until: (g) => /Output:\s*\S+\s/.test(ctx.tokenizer.decode(g)),
+        stopTokens: [ctx.tokenizer.eosId],
+        stopPattern: "Output:\\s*\\S+\\s",
       });
-      const out = /Output:\s*(-?\d+)/.exec(ctx.tokenizer.decode(ids))?.[1];
+      const out = /Output:\s*(-?\d+)/.exec(ctx.tokenizer.decode(ids!))?.[1];
       if (out === item.output) ok++;
     }
     return { metrics: { accuracy: ok / items.length }, n: items.length };
@@ -107,7 +117,7 @@ export const code: ProbeDefinition = {
 export const selfConsistency: ProbeDefinition = {
   name: "self-consistency",
   description: "k samples per math problem: agreement, answer entropy, maj@k minus greedy",
-  run(ctx, params) {
+  async run(ctx, params) {
     const items = heldoutMath(Number(params.items ?? 10));
     const k = Number(params.k ?? 5);
     const t = Number(params.temperature ?? 0.7);
@@ -119,13 +129,13 @@ export const selfConsistency: ProbeDefinition = {
     let greedy = 0;
     for (const item of items) {
       const prompt = `Problem: ${item.question}\nSolution:\n`;
-      const answers = Array.from({ length: k }, () => answerOf(ctx, prompt, 72, t, rng).answer);
+      const answers = (await answersOf(ctx, prompt, 72, k, t, rng)).map((a) => a.answer);
       const m = majority(answers);
       agreement += m.count / k;
       entropy += m.entropy;
       answered += m.answered / k;
       if (m.answer === String(item.answer)) maj++;
-      if (answerOf(ctx, prompt, 72).answer === String(item.answer)) greedy++;
+      if ((await answersOf(ctx, prompt, 72))[0]!.answer === String(item.answer)) greedy++;
     }
     const n = items.length;
     return { metrics: { agreement: agreement / n, entropy: entropy / n, answered: answered / n, [`maj@${k}`]: maj / n, majMinusGreedy: (maj - greedy) / n }, n };

@@ -8,7 +8,6 @@
  * the share of tasks whose k sampled rollouts all succeed. `condition: "success"` starts every prompt with
  * the outcome prefix that outcome-conditioned training (the `agentic` plugin) puts before trajectories.
  */
-import { generate } from "../core/model/generate.js";
 import { createRng, type Rng } from "../core/rng.js";
 import { callMatches, parseAction, TOOLS } from "../core/data/synthetic/tools/ToolEnvironment.js";
 import { taskPrompt, type ToolTask } from "../core/data/synthetic/tools/trajectories.js";
@@ -16,26 +15,23 @@ import type { ToolEnvironment } from "../core/data/synthetic/tools/ToolEnvironme
 import { heldoutTools } from "./items.js";
 import type { ProbeContext, ProbeDefinition } from "./types.js";
 
-/** Generate until a line of the given kind is complete; returns the new text. */
-function nextLine(ctx: ProbeContext, text: string, temperature: number, rng: Rng | undefined, maxTokens = 48): string {
-  const ids = generate(ctx.model, ctx.tokenizer.encode(text), {
+/** Generate until an Action or Final answer line is complete; returns the new text. */
+async function nextLine(ctx: ProbeContext, text: string, temperature: number, rng: Rng | undefined, maxTokens = 48): Promise<string> {
+  const [ids] = await ctx.model.generate([Array.from(ctx.tokenizer.encode(text))], {
     maxTokens,
     temperature,
-    rng,
-    stop: [ctx.tokenizer.eosId],
-    until: (g) => {
-      const t = ctx.tokenizer.decode(g);
-      return /(Action:[^\n]*\n|Final answer:[^\n]*\n)/.test(t);
-    },
+    seed: temperature > 0 && rng ? rng.int(2 ** 31) : undefined,
+    stopTokens: [ctx.tokenizer.eosId],
+    stopPattern: "(Action:[^\\n]*\\n|Final answer:[^\\n]*\\n)",
   });
-  return ctx.tokenizer.decode(ids);
+  return ctx.tokenizer.decode(ids!);
 }
 
-function rollout(ctx: ProbeContext, env: ToolEnvironment, task: ToolTask, prefix: string, temperature: number, rng: Rng | undefined): boolean {
+async function rollout(ctx: ProbeContext, env: ToolEnvironment, task: ToolTask, prefix: string, temperature: number, rng: Rng | undefined): Promise<boolean> {
   env.reset();
   let text = prefix + taskPrompt(task);
   for (let turn = 0; turn < task.calls.length + 2; turn++) {
-    const added = nextLine(ctx, text, temperature, rng);
+    const added = await nextLine(ctx, text, temperature, rng);
     text += added;
     const final = /Final answer:\s*([^\n]*)/.exec(added);
     if (final) return final[1]!.trim() === String(task.answer) && JSON.stringify(env.state()) === JSON.stringify(task.finalState);
@@ -49,7 +45,7 @@ function rollout(ctx: ProbeContext, env: ToolEnvironment, task: ToolTask, prefix
 export const toolUse: ProbeDefinition = {
   name: "tool-use",
   description: "simulated tools with hidden state: first-call match, rollout success, pass^k",
-  run(ctx, params) {
+  async run(ctx, params) {
     const { env, tasks } = heldoutTools(Number(params.tasks ?? 20));
     const k = Number(params.k ?? 1);
     const rng = createRng(ctx.seed, "tool-use");
@@ -60,13 +56,17 @@ export const toolUse: ProbeDefinition = {
     let success = 0;
     let allK = 0;
     for (const task of tasks) {
-      const firstText = nextLine(ctx, prefix + taskPrompt(task), 0, undefined);
+      const firstText = await nextLine(ctx, prefix + taskPrompt(task), 0, undefined);
       const first = parseAction(firstText);
       if (callMatches(task.calls[0]!, first)) calls++;
       if (first && TOOLS.some((t) => t.name === first.tool)) valid++;
       if (/Action:\s*\{\s*"tool"\s*:\s*"([a-z_]+)"/.exec(firstText)?.[1] === task.calls[0]!.tool) toolRight++;
-      if (rollout(ctx, env, task, prefix, 0, undefined)) success++;
-      if (k > 1 && Array.from({ length: k }, () => rollout(ctx, env, task, prefix, Number(params.temperature ?? 0.7), rng)).every(Boolean)) allK++;
+      if (await rollout(ctx, env, task, prefix, 0, undefined)) success++;
+      if (k > 1) {
+        let all = true;
+        for (let i = 0; i < k && all; i++) all = await rollout(ctx, env, task, prefix, Number(params.temperature ?? 0.7), rng);
+        if (all) allK++;
+      }
     }
     const n = tasks.length;
     const metrics: Record<string, number> = { callAccuracy: calls / n, validCallRate: valid / n, toolAccuracy: toolRight / n, successRate: success / n };

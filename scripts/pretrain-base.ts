@@ -24,9 +24,7 @@ import { validateConfig } from "../core/config/loadConfig.js";
 import { prepareMixture } from "../core/data/pipeline.js";
 import { trainBpe } from "../core/data/tokenizer/trainBpe.js";
 import { BUNDLED_BASE } from "../core/paths.js";
-import { Tokenizer } from "../core/data/tokenizer/Tokenizer.js";
-import type { TokenizerJson } from "../core/data/tokenizer/trainBpe.js";
-import { Transformer } from "../core/model/Transformer.js";
+import { TfjsModel } from "../core/engine/tfjs/TfjsModel.js";
 import { Trainer } from "../core/Trainer.js";
 import { PROBES } from "../probes/index.js";
 
@@ -126,12 +124,10 @@ rmSync(target, { recursive: true, force: true });
 renameSync(dir, target);
 rmSync(staging, { recursive: true, force: true });
 for (const phase of phases) cpSync(join(work, phase.name, "metrics.jsonl"), join(work, "..", `base-pretrain-${phase.name}-metrics.jsonl`));
-const model = Transformer.fromWeights(final.state.model, final.weights);
-const tokenizer = new Tokenizer(final.tokenizerJson as TokenizerJson);
-const probed = Object.fromEntries(
-  (["heldout", "induction"] as const).map((name) => [name, PROBES[name]!.run({ model, tokenizer, seed: 1234 }, { seqLen: 128, sequencesPerSource: 16 }).metrics]),
-);
-model.dispose();
+const model = TfjsModel.fromCheckpoint(target);
+const probed: Record<string, Record<string, number>> = {};
+for (const name of ["heldout", "induction"]) probed[name] = (await PROBES[name]!.run({ model, tokenizer: model.tokenizer, seed: 1234, load: async () => model }, { seqLen: 128, sequencesPerSource: 16 })).metrics;
+await model.dispose();
 const card = {
   description: "mtx bundled base model: pretrained by `npm run fixtures:base` on State of the Union + Brown (general English), then on copying and induction data.",
   steps: totals.steps,

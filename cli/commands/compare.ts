@@ -1,5 +1,5 @@
 /** `mtx compare`: several runs' curves overlaid and their final metrics side by side, as one HTML file. */
-import { renameSync, writeFileSync } from "node:fs";
+import { writeFileAtomic } from "../../core/io/files.js";
 import { resolve } from "node:path";
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { ConfigError, ExitCodes } from "../../core/errors.js";
@@ -33,8 +33,7 @@ export const command: CommandModule<object, CompareArgs> = {
       const runs = names.map((n, i) => loadRun(n, base.filter((b) => b === base[i]).length > 1 ? n.split("/").slice(-2).join("/") : base[i]));
       const report = await compareReport(runs);
       const out = resolve(argv.out);
-      writeFileSync(`${out}.tmp-${process.pid}`, report.html);
-      renameSync(`${out}.tmp-${process.pid}`, out);
+      writeFileAtomic(out, report.html);
       if (argv.png) writePngs(report.plots, resolve(argv.png));
       const table = finalMetrics(runs);
       if (argv.json) process.stdout.write(JSON.stringify({ report: out, runs: runs.map((r) => r.name), metrics: table }) + "\n");

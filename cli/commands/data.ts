@@ -2,6 +2,7 @@
  * `mtx data build|inspect|sample|sources`: build a recipe's data into shards with a manifest, print what a
  * recipe or a built directory holds, decode a few packed training sequences, list the built-in sources.
  */
+import { removeQuietly, rethrowStorage } from "../../core/io/files.js";
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
@@ -75,6 +76,16 @@ export function build(a: DataArgs): DataManifest {
   const manifest = dataManifest(mixture, Tokenizer.load(BUNDLED_TOKENIZER));
   const out = resolve(a.out);
   const tmp = `${out}.tmp-${process.pid}`;
+  try {
+    writeShards(tmp, out, mixture, manifest);
+  } catch (error) {
+    removeQuietly(tmp);
+    rethrowStorage(error, out, "write the data build into");
+  }
+  return manifest;
+}
+
+function writeShards(tmp: string, out: string, mixture: ReturnType<typeof mixtureOf>["mixture"], manifest: DataManifest): void {
   rmSync(tmp, { recursive: true, force: true });
   const jsonl = (docs: { id: string; source: string; text: string; meta?: unknown }[]) => docs.map((d) => JSON.stringify({ id: d.id, source: d.source, text: d.text, meta: d.meta })).join("\n") + "\n";
   for (const g of mixture.groups) {
@@ -86,7 +97,6 @@ export function build(a: DataArgs): DataManifest {
   writeFileSync(join(tmp, "manifest.json"), JSON.stringify({ ...manifest, nearDuplicateClustersAll: mixture.nearDuplicateClusters, examples: mixture.examples }, null, 2) + "\n");
   rmSync(out, { recursive: true, force: true });
   renameSync(tmp, out);
-  return manifest;
 }
 
 export function inspect(a: DataArgs): DataManifest {

@@ -1,5 +1,6 @@
 /** `mtx report`: one self-contained HTML report of a run, with optional PNGs, CSV and TensorBoard exports. */
-import { mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { writeFileAtomic } from "../../core/io/files.js";
 import { join, resolve } from "node:path";
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { ExitCodes } from "../../core/errors.js";
@@ -33,9 +34,7 @@ export async function writeRunReport(runDir: string, out?: string): Promise<{ pa
   const run = loadRun(runDir);
   const report = await runReport(run);
   const path = resolve(out ?? join(run.dir, "report.html"));
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, report.html);
-  renameSync(tmp, path);
+  writeFileAtomic(path, report.html);
   return { path, plots: report.plots, run };
 }
 

@@ -11,7 +11,7 @@
  * the bad file.
  */
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { ModelConfig } from "../config/types.js";
 import { Tokenizer } from "../data/tokenizer/Tokenizer.js";
@@ -19,10 +19,11 @@ import type { TokenizerJson } from "../data/tokenizer/trainBpe.js";
 import { CheckpointError, MtxError } from "../errors.js";
 import { fsyncDir, removeQuietly, rethrowStorage, writeDurable } from "../io/files.js";
 import { isAdapterParam, parameterSpecs, validateModelConfig } from "../model/Transformer.js";
-import type { AdamWState } from "../optim/AdamW.js";
+import type { AdamWState } from "../optim/state.js";
+import type { SavedRunState } from "../train/RunState.js";
 import { PACKAGE_ROOT } from "../paths.js";
 import { formatSchemaErrors, compileSchema } from "../schema.js";
-import { encodeSafetensors, readSafetensorsHeader, readTensor, type NamedTensor, type StoredDtype } from "./safetensors.js";
+import { encodeSafetensors, readSafetensorsHeader, readSafetensorsHeaderFile, readTensor, type NamedTensor, type StoredDtype } from "./safetensors.js";
 
 export const CHECKPOINT_FORMAT = "mtx-checkpoint/1";
 
@@ -45,10 +46,14 @@ export interface CheckpointState {
   rng: Record<string, object>;
   dataCursor: Record<string, unknown> | null;
   plugins: Record<string, unknown>;
-  /** Trainer-level state such as an active LR reduction. */
-  trainer: Record<string, unknown>;
+  /** The run's state besides tensors, RNGs, data and plugins (train/RunState.ts). */
+  run?: SavedRunState;
+  /** Checkpoints written before the run state was typed keep it here. */
+  trainer?: Record<string, unknown>;
   /** The effective run config that produced it. */
   config: unknown;
+  /** The engine that wrote it (`tfjs ...`, `torch ...`); the tensors' layout is the same for every engine. */
+  engine?: string;
   backend: string;
   versions: Record<string, string>;
   createdAt: string;
@@ -69,6 +74,7 @@ export interface CheckpointData {
 
 export interface LoadedCheckpoint extends CheckpointData {
   dir: string;
+  tokenizerJson: TokenizerJson;
 }
 
 function sha256(buf: Buffer): string {
@@ -79,31 +85,30 @@ export function stepDirName(step: number): string {
   return `step-${step}`;
 }
 
-/** Encode weights and optimizer state as safetensors buffers. */
-function encodeParts(data: CheckpointData, optimizerDtype: StoredDtype): Map<string, Buffer> {
-  const files = new Map<string, Buffer>();
-  const weights = new Map<string, NamedTensor>();
+/**
+ * The tensor files of a checkpoint: model.safetensors, adapters.safetensors (when the model has adapters) and
+ * optimizer.safetensors (AdamW m and v by parameter, the update count and moment start steps as metadata).
+ */
+export function encodeTensorFiles(model: ModelConfig, weights: Map<string, Float32Array>, optimizer: AdamWState | undefined, optimizerDtype: StoredDtype = "F32"): Map<string, Uint8Array> {
+  const files = new Map<string, Uint8Array>();
+  const shapes = paramShapes(model);
+  const shapeOf = (name: string, length: number) => shapes.get(name) ?? [length];
+  const main = new Map<string, NamedTensor>();
   const adapters = new Map<string, NamedTensor>();
-  for (const [name, w] of data.weights) (isAdapterParam(name) ? adapters : weights).set(name, { shape: shapeOf(name, data.state.model, w.length), data: w });
-  files.set("model.safetensors", encodeSafetensors(weights, { format: "pt", producer: "mtx" }));
+  for (const [name, w] of weights) (isAdapterParam(name) ? adapters : main).set(name, { shape: shapeOf(name, w.length), data: w });
+  files.set("model.safetensors", encodeSafetensors(main, { format: "pt", producer: "mtx" }));
   if (adapters.size) {
-    const a = data.state.model.adapters;
+    const a = model.adapters;
     files.set("adapters.safetensors", encodeSafetensors(adapters, { format: "pt", producer: "mtx", rank: String(a?.rank), alpha: String(a?.alpha), targets: JSON.stringify(a?.targets ?? []) }));
   }
-  if (data.optimizer) {
+  if (optimizer) {
     const opt = new Map<string, NamedTensor>();
-    for (const [name, m] of data.optimizer.m) opt.set(`m.${name}`, { shape: shapeOf(name, data.state.model, m.length), data: m });
-    for (const [name, v] of data.optimizer.v) opt.set(`v.${name}`, { shape: shapeOf(name, data.state.model, v.length), data: v });
-    const born: Record<string, string> = data.optimizer.born?.size ? { born: JSON.stringify(Object.fromEntries(data.optimizer.born)) } : {};
-    files.set("optimizer.safetensors", encodeSafetensors(opt, { step: String(data.optimizer.step), ...born }, optimizerDtype));
+    for (const [name, m] of optimizer.m) opt.set(`m.${name}`, { shape: shapeOf(name, m.length), data: m });
+    for (const [name, v] of optimizer.v) opt.set(`v.${name}`, { shape: shapeOf(name, v.length), data: v });
+    const born: Record<string, string> = optimizer.born?.size ? { born: JSON.stringify(Object.fromEntries(optimizer.born)) } : {};
+    files.set("optimizer.safetensors", encodeSafetensors(opt, { step: String(optimizer.step), ...born }, optimizerDtype));
   }
-  files.set("tokenizer.json", Buffer.from(JSON.stringify(data.tokenizerJson)));
-  files.set("state.json", Buffer.from(JSON.stringify({ ...data.state, hasOptimizer: !!data.optimizer }, null, 2)));
   return files;
-}
-
-function shapeOf(name: string, cfg: ModelConfig, length: number): number[] {
-  return paramShapes(cfg).get(name) ?? [length];
 }
 
 function paramShapes(cfg: ModelConfig): Map<string, number[]> {
@@ -123,37 +128,87 @@ export function saveCheckpoint(root: string, data: CheckpointData, opts: { keepL
 }
 
 /**
- * Write a checkpoint as exactly `dir`, atomically: into a temporary sibling, fsynced, then renamed over
- * any previous `dir` (which stays intact until the new one is complete).
+ * Write a checkpoint of in-memory weights as exactly `dir`, atomically: into a temporary sibling, fsynced,
+ * then renamed over any previous `dir` (which stays intact until the new one is complete).
  */
 export function writeCheckpointDir(dir: string, data: CheckpointData, opts: { optimizerDtype?: StoredDtype } = {}): void {
+  const tmp = beginCheckpoint(dir);
+  try {
+    for (const [name, buf] of encodeTensorFiles(data.state.model, data.weights, data.optimizer, opts.optimizerDtype)) writeDurable(join(tmp, name), buf);
+    finishCheckpoint(tmp, dir, { ...data.state, hasOptimizer: !!data.optimizer }, data.tokenizerJson);
+  } catch (error) {
+    failCheckpoint(error, tmp, dir);
+  }
+}
+
+/**
+ * Write a checkpoint whose tensor files another party writes (an engine, possibly in another process):
+ * `writeTensors(tmp)` fills the temporary directory, then state, tokenizer and manifest follow and the
+ * directory is renamed into place. Nothing is left behind on failure.
+ */
+export async function writeCheckpointWith(dir: string, state: CheckpointState, tokenizerJson: unknown, writeTensors: (tmp: string) => Promise<void>): Promise<void> {
+  const tmp = beginCheckpoint(dir);
+  try {
+    await writeTensors(tmp);
+    finishCheckpoint(tmp, dir, { ...state, hasOptimizer: existsSync(join(tmp, "optimizer.safetensors")) }, tokenizerJson);
+  } catch (error) {
+    failCheckpoint(error, tmp, dir);
+  }
+}
+
+/** Same as saveCheckpoint, for tensors written by `writeTensors`. */
+export async function saveCheckpointWith(root: string, state: CheckpointState, tokenizerJson: unknown, writeTensors: (tmp: string) => Promise<void>, opts: { keepLast?: number } = {}): Promise<string> {
+  try {
+    mkdirSync(root, { recursive: true });
+  } catch (error) {
+    rethrowStorage(error, root, "create the directory");
+  }
+  const final = join(root, stepDirName(state.step));
+  await writeCheckpointWith(final, state, tokenizerJson, writeTensors);
+  if (opts.keepLast) pruneCheckpoints(root, opts.keepLast);
+  return final;
+}
+
+function beginCheckpoint(dir: string): string {
   const root = dirname(dir);
   const tmp = join(root, `.tmp-${basename(dir)}-${process.pid}`);
   try {
     mkdirSync(root, { recursive: true });
     rmSync(tmp, { recursive: true, force: true });
     mkdirSync(tmp);
-    const manifest: Manifest = { format: CHECKPOINT_FORMAT, step: data.state.step, files: {} };
-    for (const [name, buf] of encodeParts(data, opts.optimizerDtype ?? "F32")) {
-      writeDurable(join(tmp, name), buf);
-      manifest.files[name] = { sha256: sha256(buf), bytes: buf.length };
-    }
-    writeDurable(join(tmp, "manifest.json"), JSON.stringify(manifest, null, 2));
-    fsyncDir(tmp);
-    if (existsSync(dir)) {
-      const old = join(root, `.old-${basename(dir)}-${process.pid}`);
-      renameSync(dir, old);
-      renameSync(tmp, dir);
-      rmSync(old, { recursive: true, force: true });
-    } else {
-      renameSync(tmp, dir);
-    }
-    fsyncDir(root);
   } catch (error) {
-    // A failed write leaves nothing behind: no temporary directory, and the previous `dir` (if any) intact.
-    removeQuietly(tmp);
-    rethrowStorage(error, error instanceof MtxError ? dir : (error as { path?: string }).path ?? dir, "write the checkpoint");
+    failCheckpoint(error, tmp, dir);
   }
+  return tmp;
+}
+
+/** Tokenizer, state and the manifest of every file (written last), then the rename into place. */
+function finishCheckpoint(tmp: string, dir: string, state: CheckpointState, tokenizerJson: unknown): void {
+  writeDurable(join(tmp, "tokenizer.json"), JSON.stringify(tokenizerJson));
+  writeDurable(join(tmp, "state.json"), JSON.stringify(state, null, 2));
+  const manifest: Manifest = { format: CHECKPOINT_FORMAT, step: state.step, files: {} };
+  for (const name of readdirSync(tmp).sort()) {
+    const buf = readFileSync(join(tmp, name));
+    manifest.files[name] = { sha256: sha256(buf), bytes: buf.length };
+  }
+  writeDurable(join(tmp, "manifest.json"), JSON.stringify(manifest, null, 2));
+  fsyncDir(tmp);
+  const root = dirname(dir);
+  if (existsSync(dir)) {
+    const old = join(root, `.old-${basename(dir)}-${process.pid}`);
+    renameSync(dir, old);
+    renameSync(tmp, dir);
+    rmSync(old, { recursive: true, force: true });
+  } else {
+    renameSync(tmp, dir);
+  }
+  fsyncDir(root);
+}
+
+/** A failed write leaves nothing behind: no temporary directory, and the previous `dir` (if any) intact. */
+function failCheckpoint(error: unknown, tmp: string, dir: string): never {
+  removeQuietly(tmp);
+  rethrowStorage(error, error instanceof MtxError ? dir : (error as { path?: string }).path ?? dir, "write the checkpoint");
 }
 
 /** Steps of the complete checkpoints under `root` (those with a manifest), ascending. */
@@ -253,12 +308,8 @@ export function checkTokenizerJson(path: string, json: unknown): TokenizerJson {
   return t as TokenizerJson;
 }
 
-/**
- * Load and verify a checkpoint directory. Every file's size and sha256 must match the manifest; the JSON
- * files must match their schemas and the tensors the model config, checked from the headers before any
- * tensor is read. Errors name the file and the field.
- */
-export function loadCheckpoint(dir: string, opts: { withOptimizer?: boolean } = {}): LoadedCheckpoint {
+/** A checkpoint's manifest, state and tokenizer, each verified against the manifest and its schema. */
+function readCheckpointMeta(dir: string): { manifest: Manifest; state: CheckpointState; tokenizerJson: TokenizerJson } {
   if (!existsSync(dir)) throw new CheckpointError(`checkpoint '${dir}' does not exist`);
   const manifestPath = join(dir, "manifest.json");
   let manifestText: string;
@@ -280,6 +331,63 @@ export function loadCheckpoint(dir: string, opts: { withOptimizer?: boolean } = 
   if (Object.keys(tokenizerJson.model.vocab).length > state.model.vocabSize) {
     throw new CheckpointError(`${tokenizerPath}: ${Object.keys(tokenizerJson.model.vocab).length} tokens, more than the model's vocabSize ${state.model.vocabSize} in state.json`);
   }
+  return { manifest, state, tokenizerJson };
+}
+
+/** sha256 of a file read in chunks (checkpoints of large models do not fit one buffer). */
+function hashFile(path: string): { sha256: string; bytes: number } {
+  const h = createHash("sha256");
+  const fd = openSync(path, "r");
+  const chunk = Buffer.alloc(8 << 20);
+  let bytes = 0;
+  try {
+    for (let n; (n = readSync(fd, chunk, 0, chunk.length, null)) > 0; bytes += n) h.update(chunk.subarray(0, n));
+  } finally {
+    closeSync(fd);
+  }
+  return { sha256: h.digest("hex"), bytes };
+}
+
+/**
+ * Verify a checkpoint without loading its tensors: every file's size and sha256, the JSON files against
+ * their schemas, and every tensor's name and shape (from the safetensors headers) against the model config.
+ * For engines that read the tensors themselves.
+ */
+export function verifyCheckpoint(dir: string, opts: { withOptimizer?: boolean } = {}): { state: CheckpointState; tokenizerJson: TokenizerJson; hasOptimizer: boolean } {
+  const { manifest, state, tokenizerJson } = readCheckpointMeta(dir);
+  const expected = paramShapes(state.model);
+  const seen = new Set<string>();
+  const tensorFiles = ["model.safetensors", "adapters.safetensors", ...(opts.withOptimizer === false ? [] : ["optimizer.safetensors"])].filter((f) => manifest.files[f]);
+  for (const file of tensorFiles) {
+    const path = join(dir, file);
+    const entry = manifest.files[file]!;
+    let actual: { sha256: string; bytes: number };
+    try {
+      actual = hashFile(path);
+    } catch (cause) {
+      throw new CheckpointError(`${path}: cannot be read (${(cause as NodeJS.ErrnoException).code ?? cause}); the checkpoint is incomplete`, { cause });
+    }
+    if (actual.bytes !== entry.bytes) throw new CheckpointError(`${path}: ${actual.bytes} bytes where the manifest records ${entry.bytes} (truncated or overwritten); use an earlier checkpoint`);
+    if (actual.sha256 !== entry.sha256) throw new CheckpointError(`${path}: sha256 does not match the manifest (the file is corrupt); use an earlier checkpoint`);
+    for (const e of readSafetensorsHeaderFile(path).entries) {
+      const name = file === "optimizer.safetensors" ? e.name.slice(2) : e.name;
+      const want = expected.get(name);
+      if (!want || (file === "optimizer.safetensors" && !/^[mv]\./.test(e.name))) throw new CheckpointError(`${path}: unexpected tensor '${e.name}' for the model config in state.json`);
+      if (want.join(",") !== e.shape.join(",")) throw new CheckpointError(`${path}: tensor '${e.name}' has shape [${e.shape}], the model config in state.json needs [${want}]`);
+      if (file !== "optimizer.safetensors") seen.add(name);
+    }
+  }
+  for (const name of expected.keys()) if (!seen.has(name)) throw new CheckpointError(`${join(dir, isAdapterParam(name) ? "adapters.safetensors" : "model.safetensors")}: missing tensor '${name}'`);
+  return { state, tokenizerJson, hasOptimizer: !!manifest.files["optimizer.safetensors"] };
+}
+
+/**
+ * Load and verify a checkpoint directory. Every file's size and sha256 must match the manifest; the JSON
+ * files must match their schemas and the tensors the model config, checked from the headers before any
+ * tensor is read. Errors name the file and the field.
+ */
+export function loadCheckpoint(dir: string, opts: { withOptimizer?: boolean } = {}): LoadedCheckpoint {
+  const { manifest, state, tokenizerJson } = readCheckpointMeta(dir);
 
   // Tensors: every header entry is checked against the expected shapes before any data is read.
   const expected = paramShapes(state.model);

@@ -6,7 +6,7 @@
  */
 import { CheckpointError } from "../errors.js";
 import { foldAdapters } from "../model/Transformer.js";
-import type { AdamWState } from "../optim/AdamW.js";
+import type { AdamWState } from "../optim/state.js";
 import { loadCheckpoint, writeCheckpointDir } from "./Checkpoint.js";
 
 export interface MergeResult {

@@ -5,7 +5,12 @@
  * `safetensors.numpy.load_file`. The format is ~100 lines and no maintained JavaScript package for it
  * installs offline, so it is implemented here.
  */
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { CheckpointError } from "../errors.js";
+
+function asBuffer(b: Uint8Array): Buffer {
+  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+}
 
 export type StoredDtype = "F32" | "BF16" | "F16";
 
@@ -46,7 +51,7 @@ function f16ToF32(src: Uint16Array): Float32Array {
 }
 
 /** Serialise tensors (in the given order) with string metadata. */
-export function encodeSafetensors(tensors: Map<string, NamedTensor>, metadata: Record<string, string> = {}, dtype: StoredDtype = "F32"): Buffer {
+export function encodeSafetensors(tensors: Map<string, NamedTensor>, metadata: Record<string, string> = {}, dtype: StoredDtype = "F32"): Uint8Array {
   if (dtype === "F16") throw new Error("writing F16 is not supported; use F32 or BF16");
   const header: Record<string, unknown> = { __metadata__: metadata };
   const chunks: Buffer[] = [];
@@ -80,11 +85,13 @@ export interface TensorEntry {
  * a shape of non-negative integers and a byte range inside the file that fits the shape. `label` names the
  * file in errors.
  */
-export function readSafetensorsHeader(buf: Buffer, label: string): { entries: TensorEntry[]; metadata: Record<string, string>; dataStart: number } {
+export function readSafetensorsHeader(bytes: Uint8Array, label: string, fileSize = bytes.length): { entries: TensorEntry[]; metadata: Record<string, string>; dataStart: number } {
   const bad = (why: string) => new CheckpointError(`${label}: not a valid safetensors file (${why})`);
-  if (buf.length < 8) throw bad("shorter than its 8-byte header length");
+  const buf = asBuffer(bytes);
+  if (fileSize < 8 || buf.length < 8) throw bad("shorter than its 8-byte header length");
   const headerLen = Number(buf.readBigUInt64LE(0));
-  if (headerLen > buf.length - 8 || headerLen > 100_000_000) throw bad(`header length ${headerLen} exceeds the file size ${buf.length}`);
+  if (headerLen > fileSize - 8 || headerLen > 100_000_000) throw bad(`header length ${headerLen} exceeds the file size ${fileSize}`);
+  if (8 + headerLen > buf.length) throw bad(`header of ${headerLen} bytes not read whole`);
   let header: unknown;
   try {
     header = JSON.parse(buf.subarray(8, 8 + headerLen).toString("utf8"));
@@ -93,7 +100,7 @@ export function readSafetensorsHeader(buf: Buffer, label: string): { entries: Te
   }
   if (!header || typeof header !== "object" || Array.isArray(header)) throw bad("header is not a JSON object");
   const dataStart = 8 + headerLen;
-  const dataBytes = buf.length - dataStart;
+  const dataBytes = fileSize - dataStart;
   const entries: TensorEntry[] = [];
   let metadata: Record<string, string> = {};
   for (const [name, entry] of Object.entries(header as Record<string, unknown>)) {
@@ -118,8 +125,26 @@ export function readSafetensorsHeader(buf: Buffer, label: string): { entries: Te
   return { entries, metadata, dataStart };
 }
 
+/** Read just the header of a safetensors file (for checks without loading the tensors). */
+export function readSafetensorsHeaderFile(path: string): { entries: TensorEntry[]; metadata: Record<string, string>; dataStart: number } {
+  const fd = openSync(path, "r");
+  try {
+    const size = fstatSync(fd).size;
+    const head = Buffer.alloc(8);
+    if (size < 8 || readSync(fd, head, 0, 8, 0) < 8) throw new CheckpointError(`${path}: not a valid safetensors file (shorter than its 8-byte header length)`);
+    const headerLen = Number(head.readBigUInt64LE(0));
+    if (headerLen > size - 8 || headerLen > 100_000_000) throw new CheckpointError(`${path}: not a valid safetensors file (header length ${headerLen} exceeds the file size ${size})`);
+    const buf = Buffer.alloc(8 + headerLen);
+    readSync(fd, buf, 0, 8 + headerLen, 0);
+    return readSafetensorsHeader(buf, path, size);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** The float32 values of one tensor of a checked header. */
-export function readTensor(buf: Buffer, dataStart: number, e: TensorEntry): Float32Array {
+export function readTensor(bytes: Uint8Array, dataStart: number, e: TensorEntry): Float32Array {
+  const buf = asBuffer(bytes);
   const n = e.shape.reduce((a, b) => a * b, 1);
   const copy = new Uint8Array(buf.subarray(dataStart + e.begin, dataStart + e.end)); // aligned copy
   if (e.dtype === "F32") return new Float32Array(copy.buffer, 0, n);
@@ -128,7 +153,7 @@ export function readTensor(buf: Buffer, dataStart: number, e: TensorEntry): Floa
 }
 
 /** Parse a safetensors buffer; `label` names the file in errors. Values are returned as float32. */
-export function decodeSafetensors(buf: Buffer, label: string): { tensors: Map<string, NamedTensor>; metadata: Record<string, string> } {
+export function decodeSafetensors(buf: Uint8Array, label: string): { tensors: Map<string, NamedTensor>; metadata: Record<string, string> } {
   const { entries, metadata, dataStart } = readSafetensorsHeader(buf, label);
   const tensors = new Map<string, NamedTensor>();
   for (const e of entries) tensors.set(e.name, { shape: e.shape, data: readTensor(buf, dataStart, e) });

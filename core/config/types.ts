@@ -27,3 +27,4 @@ export type OptimizerConfig = Filled<Gen.OptimizerConfig>;
 export type ScheduleConfig = Filled<Gen.ScheduleConfig>;
 export type CheckpointConfig = Filled<Gen.CheckpointConfig>;
 export type PluginEntry = Gen.PluginEntry;
+export type EngineConfig = Filled<Gen.EngineConfig>;

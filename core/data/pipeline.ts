@@ -122,3 +122,8 @@ export function buildRunData(config: EffectiveConfig, tokenizer: Tokenizer, seqL
   const heldoutBySource = others.flatMap(([, d]) => heldoutBatches(d, tokenizer, seqLen, config.data.batchSize, 1));
   return { train, heldout, heldoutBySource, mixture, recipe: loaded };
 }
+
+/** A batch as token rows with a source label per row (what scoring needs; no provenance). */
+export function labelledRows(b: Batch): { inputs: Int32Array; targets: Int32Array; size: number; seqLen: number; sources: string[] } {
+  return { inputs: b.inputs, targets: b.targets, size: b.size, seqLen: b.seqLen, sources: b.samples.map((s) => s.source) };
+}

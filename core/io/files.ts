@@ -22,7 +22,7 @@ export function removeQuietly(path: string): void {
 }
 
 /** Write `data` to `path` and fsync it, so the bytes are on disk before a rename publishes them. */
-export function writeDurable(path: string, data: Buffer | string): void {
+export function writeDurable(path: string, data: Uint8Array | string): void {
   const buf = typeof data === "string" ? Buffer.from(data, "utf8") : data;
   let fd: number | undefined;
   try {
@@ -52,7 +52,7 @@ export function fsyncDir(dir: string): void {
  * Write a file atomically: a temporary sibling (`.<name>.tmp-<pid>`), fsynced when `durable`, renamed over
  * `path`. On failure the temporary is removed and `path` keeps its previous content.
  */
-export function writeFileAtomic(path: string, data: Buffer | string, opts: { durable?: boolean } = {}): void {
+export function writeFileAtomic(path: string, data: Uint8Array | string, opts: { durable?: boolean } = {}): void {
   const target = resolve(path);
   const tmp = `${target}.tmp-${process.pid}`;
   try {

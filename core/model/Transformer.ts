@@ -8,7 +8,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { AdapterSpec, ModelConfig } from "../config/types.js";
-import { matchesPattern } from "../optim/AdamW.js";
+import { matchesPattern } from "../optim/state.js";
 import { ConfigError } from "../errors.js";
 import type { Rng } from "../rng.js";
 import { applyRope, causalAttention, crossEntropy, embedding, fusedCausalAttention, geluTanh, linear, rmsNorm } from "./layers.js";

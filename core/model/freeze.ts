@@ -7,7 +7,7 @@
  * A pure function of (config, step), so resumes and rollbacks recompute the same set.
  */
 import type { FreezeConfig } from "../config/types.js";
-import { matchesPattern } from "../optim/AdamW.js";
+import { matchesPattern } from "../optim/state.js";
 import type { ParamSpec } from "./Transformer.js";
 
 /** Layers from the top down, each a list of parameter-name patterns. */

@@ -11,20 +11,9 @@
 import * as tf from "@tensorflow/tfjs";
 import type { OptimizerConfig } from "../config/types.js";
 import { ADAMW_KERNEL, nativeKernelsActive } from "../native/kernels.js";
+import { matchesPattern, type AdamWState } from "./state.js";
 
-/** Whether a dotted parameter name matches a pattern with `*` wildcards. */
-export function matchesPattern(name: string, pattern: string): boolean {
-  const re = new RegExp("^" + pattern.split("*").map((p) => p.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join(".*") + "$");
-  return re.test(name);
-}
-
-export interface AdamWState {
-  step: number;
-  m: Map<string, Float32Array>;
-  v: Map<string, Float32Array>;
-  /** Global step at which a parameter's moments started, for those that did not start at 0. */
-  born?: Map<string, number>;
-}
+export { matchesPattern, type AdamWState } from "./state.js";
 
 export interface UpdateStats {
   /** Global gradient norm before clipping. */

@@ -1,16 +1,21 @@
-/** ProbePool on piscina worker threads. Each worker has its own TensorFlow.js engine; the native kernels
- * (shared by the process) leave a core to each running task. */
+/**
+ * ProbePool on piscina worker threads. Each worker has its own TensorFlow.js engine and builds the model a
+ * task names; the native kernels (shared by the process) leave a core to each running task.
+ */
 import { Piscina } from "piscina";
+import type { BackendChoice } from "../backend.js";
 import { reserveCores } from "../native/kernels.js";
-import { toProbeError, type ProbeOutcome, type ProbePool, type ProbeTask, type RunOptions } from "./ProbePool.js";
+import { toProbeError, transferList, type ProbeOutcome, type ProbePool, type ProbeTask, type RunOptions } from "./ProbePool.js";
 
 export class PiscinaProbePool implements ProbePool {
   private readonly piscina: Piscina;
   private inflight = 0;
+  private readonly backend: BackendChoice;
 
-  /** `filename`: a worker module that default-exports `async (task: ProbeTask) => result`. */
-  constructor(filename: string, options: { threads?: number } = {}) {
+  /** `filename`: a worker module that default-exports `async (task: ProbeTask & { backend }) => result`. */
+  constructor(filename: string, options: { threads?: number; backend?: BackendChoice } = {}) {
     const threads = Math.max(1, options.threads ?? 1);
+    this.backend = options.backend ?? "wasm";
     this.piscina = new Piscina({ filename, minThreads: 0, maxThreads: threads, idleTimeout: 30_000 });
   }
 
@@ -26,7 +31,7 @@ export class PiscinaProbePool implements ProbePool {
     // A running probe task is a compute thread: the native kernels leave it a core.
     const release = reserveCores(1);
     try {
-      const value = (await this.piscina.run(task, { signal, transferList: options.transfer })) as T;
+      const value = (await this.piscina.run({ ...task, backend: this.backend }, { signal, transferList: transferList(task) })) as T;
       return { ok: true, value, ms: performance.now() - t0 };
     } catch (cause) {
       const reason = signal?.aborted ? signal.reason : cause;

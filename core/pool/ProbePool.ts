@@ -1,15 +1,21 @@
 /**
- * Where probes run: worker threads, behind a small interface so the pool library can be replaced
- * (Vitest replaced its pool library once). A task is plain structured-clone data; a crash, a timeout or an
- * abort becomes a `ProbeError` result, never a dead run.
+ * Where probes run off the step loop, behind a small interface so the pool library can be replaced (Vitest
+ * replaced its pool library once): worker threads for models this process can hold (PiscinaProbePool), the
+ * main thread for models that live elsewhere (InProcessProbePool: the PyTorch engine's eval process, a
+ * server). A task is plain structured-clone data; a crash, a timeout or an abort becomes a `ProbeError`
+ * result, never a dead run.
  */
+import type { ProbeTarget } from "../engine/Engine.js";
 import { ProbeError } from "../errors.js";
 
 export interface ProbeTask {
-  /** Which probe the worker runs (see probes/index.ts). */
+  /** Which probe runs (a built-in name, or a module path for a custom probe). */
   probe: string;
-  /** Probe parameters and inputs (plain data; weights as Float32Array). */
-  input: unknown;
+  /** The model it measures. */
+  target: ProbeTarget;
+  params: Record<string, unknown>;
+  /** Seed of any sampling the probe does. */
+  seed: number;
 }
 
 export type ProbeOutcome<T> = { ok: true; value: T; ms: number } | { ok: false; error: ProbeError; ms: number };
@@ -17,8 +23,6 @@ export type ProbeOutcome<T> = { ok: true; value: T; ms: number } | { ok: false; 
 export interface RunOptions {
   signal?: AbortSignal;
   timeoutMs?: number;
-  /** Buffers to move to the worker instead of copying. */
-  transfer?: ArrayBuffer[];
 }
 
 export interface ProbePool {
@@ -35,4 +39,9 @@ export function toProbeError(probe: string, cause: unknown): ProbeError {
   if (name === "AbortError") return new ProbeError(`probe '${probe}' was cancelled`, { cause });
   if (name === "TimeoutError") return new ProbeError(`probe '${probe}' timed out`, { cause });
   return new ProbeError(`probe '${probe}' failed: ${(cause as Error)?.message ?? String(cause)}`, { cause });
+}
+
+/** The buffers of a weights target, to move rather than copy into a worker. */
+export function transferList(task: ProbeTask): ArrayBuffer[] {
+  return task.target.kind === "weights" ? Object.values(task.target.weights).map((w) => w.buffer as ArrayBuffer) : [];
 }

@@ -7,33 +7,17 @@ import { existsSync, readFileSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import type { EffectiveConfig } from "../config/types.js";
 import { ConfigError } from "../errors.js";
-import type { RunSummary, StepMetrics } from "../hooks.js";
+import { mergeLateMetrics, type DecisionRecord, type LateMetrics, type ProbeRecord, type RunSummary, type StepMetrics } from "../run/records.js";
 
-export interface ProbeRecord {
-  step: number;
-  plugin?: string;
-  probe: string;
-  metrics: Record<string, number>;
-  n?: number;
-  details?: unknown;
-}
-
-export interface DecisionRecord {
-  step: number;
-  action: string;
-  plugin: string;
-  reason: string;
-  outcome?: string;
-  time?: string;
-  [key: string]: unknown;
-}
+export type { DecisionRecord, ProbeRecord };
 
 export interface RunRecord {
   name: string;
   dir: string;
   config: EffectiveConfig | undefined;
   summary: RunSummary | undefined;
-  metrics: (StepMetrics & Record<string, unknown>)[];
+  /** One record per step, late results merged into the step they measured. */
+  metrics: StepMetrics[];
   decisions: DecisionRecord[];
   probes: ProbeRecord[];
   mixture: Record<string, unknown> | undefined;
@@ -76,7 +60,7 @@ export function loadRun(dir: string, name?: string): RunRecord {
     dir: path,
     config: readJson<EffectiveConfig>(join(path, "config.json")),
     summary: readJson<RunSummary>(join(path, "summary.json")),
-    metrics: readJsonl(join(path, "metrics.jsonl")),
+    metrics: mergeLateMetrics(readJsonl<StepMetrics | LateMetrics>(join(path, "metrics.jsonl"))),
     decisions: readJsonl(join(path, "decisions.jsonl")),
     probes: readJsonl(join(path, "probes.jsonl")),
     mixture: readJson(join(path, "mixture.json")),

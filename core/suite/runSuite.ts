@@ -3,7 +3,7 @@
  * checkpoints are verified here first, so an unreadable one is a clear error (exit 2), not a worker crash.
  */
 import { resolve } from "node:path";
-import { loadCheckpoint } from "../checkpoint/Checkpoint.js";
+import { verifyCheckpoint } from "../checkpoint/Checkpoint.js";
 import type { ProbePool } from "../pool/ProbePool.js";
 import { evaluateGate, type GateResult } from "./gates.js";
 import type { Suite } from "./suite.js";
@@ -37,9 +37,9 @@ export interface SuiteReport {
 
 export async function runSuite(suite: Suite, pool: ProbePool, checkpoint: string, baseline?: string, onProbe?: (r: ProbeReport) => void): Promise<SuiteReport> {
   const t0 = performance.now();
-  loadCheckpoint(checkpoint, { withOptimizer: false });
-  if (baseline) loadCheckpoint(baseline, { withOptimizer: false });
-  const task = (p: Suite["probes"][number], dir: string) => pool.run<ProbeValue>({ probe: p.probe, input: { checkpoint: dir, params: p.params, seed: suite.seed } }, { timeoutMs: p.timeoutMs });
+  verifyCheckpoint(checkpoint, { withOptimizer: false });
+  if (baseline) verifyCheckpoint(baseline, { withOptimizer: false });
+  const task = (p: Suite["probes"][number], dir: string) => pool.run<ProbeValue>({ probe: p.probe, target: { kind: "checkpoint", dir }, params: p.params, seed: suite.seed }, { timeoutMs: p.timeoutMs });
   const reports = await Promise.all(
     suite.probes.map(async (p) => {
       // The same directory as checkpoint and baseline is measured once.

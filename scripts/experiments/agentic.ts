@@ -5,7 +5,7 @@
  * success, and held-out general bits per byte against the base.
  * Options: --steps N (default 400), --share S (default 0.5), --tasks N (default 30).
  */
-import { agenticPlugin, AgenticPlugin, type AgenticOptions } from "../../plugins/agentic.js";
+import { agenticPlugin, AgenticPlugin, type AgenticOptions } from "../../plugins/methods/agentic.js";
 import { validateOptions } from "../../plugins/registry.js";
 import { arg, pct, probe, trainRun } from "./common.js";
 

@@ -3,12 +3,9 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { initBackend } from "../../core/backend.js";
-import { loadCheckpoint } from "../../core/checkpoint/Checkpoint.js";
 import { validateConfig } from "../../core/config/loadConfig.js";
-import { Tokenizer } from "../../core/data/tokenizer/Tokenizer.js";
-import type { TokenizerJson } from "../../core/data/tokenizer/trainBpe.js";
+import { TfjsModel } from "../../core/engine/tfjs/TfjsModel.js";
 import type { RunSummary } from "../../core/hooks.js";
-import { Transformer } from "../../core/model/Transformer.js";
 import { resolveCheckpointPath } from "../../core/paths.js";
 import type { MtxPlugin } from "../../core/plugin.js";
 import { Trainer } from "../../core/Trainer.js";
@@ -35,13 +32,13 @@ export async function trainRun(label: string, overrides: Record<string, unknown>
 /** Run probes in this process on a checkpoint ('bundled' or a directory). */
 export async function probe(checkpoint: string, runs: { probe: string; params: Record<string, unknown> }[], seed = 1234): Promise<ProbeResult[]> {
   await initBackend("auto");
-  const ckpt = loadCheckpoint(resolveCheckpointPath(checkpoint), { withOptimizer: false });
-  const model = Transformer.fromWeights(ckpt.state.model, ckpt.weights);
-  const tokenizer = new Tokenizer(ckpt.tokenizerJson as TokenizerJson);
+  const model = TfjsModel.fromCheckpoint(resolveCheckpointPath(checkpoint));
   try {
-    return runs.map((r) => PROBES[r.probe]!.run({ model, tokenizer, seed }, r.params));
+    const out: ProbeResult[] = [];
+    for (const r of runs) out.push(await PROBES[r.probe]!.run({ model, tokenizer: model.tokenizer, seed, load: async () => model }, r.params));
+    return out;
   } finally {
-    model.dispose();
+    await model.dispose();
   }
 }
 

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { validateConfig } from "../../core/config/loadConfig.js";
 import { Trainer } from "../../core/Trainer.js";
-import { DriftPlugin, driftPlugin, type DriftOptions } from "../../plugins/drift.js";
+import { DriftPlugin, driftPlugin, type DriftOptions } from "../../plugins/guardrails/drift.js";
 import { validateOptions } from "../../plugins/registry.js";
 
 const arg = (name: string, fallback: string) => {

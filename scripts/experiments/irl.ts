@@ -10,7 +10,7 @@
 import { trainFlopsPerToken } from "../../core/model/Transformer.js";
 import { loadCheckpoint } from "../../core/checkpoint/Checkpoint.js";
 import { BUNDLED_BASE } from "../../core/paths.js";
-import { IrlPlugin, irlPlugin, type IrlOptions } from "../../plugins/irl.js";
+import { IrlPlugin, irlPlugin, type IrlOptions } from "../../plugins/methods/irl.js";
 import { validateOptions } from "../../plugins/registry.js";
 import { loadRun } from "../../core/report/loadRun.js";
 import { arg, pct, probe, trainRun } from "./common.js";

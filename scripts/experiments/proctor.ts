@@ -11,7 +11,7 @@ import { validateConfig } from "../../core/config/loadConfig.js";
 import type { EvalResult, RunDataView } from "../../core/hooks.js";
 import type { MtxPlugin } from "../../core/plugin.js";
 import { Trainer } from "../../core/Trainer.js";
-import { CurriculumPlugin } from "../../plugins/curriculum.js";
+import { CurriculumPlugin } from "../../plugins/methods/curriculum.js";
 
 const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(`--${name}`);

@@ -12,7 +12,7 @@ import type { StepMetrics } from "../../core/hooks.js";
 import type { MtxPlugin } from "../../core/plugin.js";
 import { Trainer } from "../../core/Trainer.js";
 import { validateOptions } from "../../plugins/registry.js";
-import { spikePlugin, SpikePlugin, type SpikeOptions } from "../../plugins/spike.js";
+import { spikePlugin, SpikePlugin, type SpikeOptions } from "../../plugins/guardrails/spike.js";
 
 const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(`--${name}`);

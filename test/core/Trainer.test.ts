@@ -1,4 +1,3 @@
-import * as tf from "@tensorflow/tfjs";
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -7,8 +6,8 @@ import { listCheckpoints, loadCheckpoint } from "../../core/checkpoint/Checkpoin
 import { PluginError } from "../../core/errors.js";
 import type { MtxPlugin } from "../../core/plugin.js";
 import { Trainer } from "../../core/Trainer.js";
-import type { TrainerApi } from "../../core/TrainerApi.js";
-import type { Verdict } from "../../core/verdicts.js";
+import type { TrainerApi } from "../../core/plugin.js";
+import type { Verdict } from "../../core/plugin.js";
 import { readJsonl, tinyEffective, tinyRun } from "../helpers/trainer.js";
 
 /** A plugin made of inline taps, for tests. */
@@ -115,7 +114,7 @@ describe("Trainer", () => {
   it("halts on a non-finite loss without applying the update", async () => {
     const nan = plugin("nan", (t) =>
       t.hooks.transformLoss.tap("nan", (ctx) => {
-        if (ctx.step === 3) ctx.terms.push({ name: "poison", value: tf.mul(NaN, tf.mean(ctx.forward.hidden)) as tf.Scalar });
+        if (ctx.step === 3) ctx.terms.push({ kind: "nan", name: "poison" });
         return ctx;
       }),
     );
@@ -126,21 +125,28 @@ describe("Trainer", () => {
   });
 
   it("adds loss terms inside the gradient and logs each by name", async () => {
+    // Half the mean loss of the first half of the batch's tokens, declared as a masked-nll term.
     const aux = plugin("aux", (t) =>
       t.hooks.transformLoss.tap("aux", (ctx) => {
-        ctx.terms.push({ name: "aux", value: tf.mul(0.5, tf.mean(tf.square(ctx.forward.hidden))) as tf.Scalar });
+        const mask = new Float32Array(ctx.batch.size * ctx.batch.seqLen);
+        mask.fill(1, 0, mask.length / 2);
+        ctx.terms.push({ kind: "masked-nll", name: "aux", weight: 0.5, mask });
         return ctx;
       }),
     );
-    const { metrics } = await tinyRun({ steps: 3 }, [aux]);
+    let halfLoss = NaN;
+    const seqs = plugin("seqs", (t) => t.hooks.afterBackward.tap("seqs", (ctx) => {
+      if (ctx.step === 1) halfLoss = Array.from(ctx.sequenceLoss.slice(0, ctx.batch.size / 2)).reduce((a, b) => a + b, 0) / (ctx.batch.size / 2);
+    }));
+    const { metrics } = await tinyRun({ steps: 3 }, [aux, seqs]);
     const plain = await tinyRun({ steps: 3 });
-    expect(metrics[0]!.terms.aux).toBeGreaterThan(0);
+    expect(metrics[0]!.terms.aux).toBeCloseTo(0.5 * halfLoss, 5);
     expect(metrics[0]!.totalLoss).toBeCloseTo(metrics[0]!.loss + metrics[0]!.terms.aux!, 5);
     expect(metrics[0]!.loss).toBe(plain.metrics[0]!.loss); // same forward before the first update
     expect(metrics[1]!.loss).not.toBe(plain.metrics[1]!.loss); // the term changed the gradient
   });
 
-  it("applies plugin onError policies: warn goes on, disable stops calling, halt fails the run", async () => {
+  it("applies plugin onError policies: warn goes on, disable stops calling, halt halts the run (exit 3, checkpoint tagged halted)", async () => {
     let calls = 0;
     const thrower = (name: string) =>
       plugin(name, (t) =>
@@ -157,11 +163,12 @@ describe("Trainer", () => {
     const disabled = await tinyRun({ steps: 4 }, [thrower("d")], { policies: { d: "disable" } });
     expect(disabled.summary.status).toBe("completed");
     expect(calls).toBe(1);
-    const config = tinyEffective({ steps: 4 });
-    const err = await new Trainer(config, [thrower("h")]).train().catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(PluginError);
-    expect((err as PluginError).message).toMatch(/plugin 'h' threw in hook 'stepEnd': boom/);
-    expect(JSON.parse(readFileSync(join(config.out, "summary.json"), "utf8")).status).toBe("failed");
+    calls = 0;
+    const halted = await tinyRun({ steps: 4 }, [thrower("h")]);
+    expect(calls).toBe(1);
+    expect(halted.summary).toMatchObject({ status: "halted", exitCode: 3, endStep: 1, halt: { plugin: "h", reason: expect.stringMatching(/plugin 'h' threw in hook 'stepEnd': boom/), evidence: { hook: "stepEnd", onError: "halt" } } });
+    expect(loadCheckpoint(join(halted.config.out, "checkpoints", "step-1")).state).toMatchObject({ tag: "halted" });
+    expect(halted.decisions.filter((d) => d.action === "plugin-error")).toHaveLength(1);
     // No plugin error leaves a checkpoint that does not load.
     for (const run of [warned.config.out, disabled.config.out]) {
       const steps = listCheckpoints(join(run, "checkpoints"));

@@ -168,6 +168,8 @@ describe.skipIf(process.env.MTX_NATIVE === "0")("native kernels", () => {
     expect(nativeKernelsActive()).toBe(true);
     expect(native.summary.kernels?.attention).toMatch(/fused/);
     expect(again.metrics.map((m) => m.loss)).toEqual(native.metrics.map((m) => m.loss));
+    expect(native.metrics).toHaveLength(6);
+    expect(plain.metrics).toHaveLength(6);
     native.metrics.forEach((m, i) => expect(Math.abs(m.loss - plain.metrics[i]!.loss) / plain.metrics[i]!.loss).toBeLessThan(1e-4));
   });
 });

@@ -6,7 +6,7 @@
 import { cpSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ContrastivePlugin } from "../../plugins/contrastive.js";
+import { ContrastivePlugin } from "../../plugins/methods/contrastive.js";
 import { tempDir } from "../helpers/cli.js";
 import { tinyRun } from "../helpers/trainer.js";
 
@@ -17,6 +17,8 @@ describe("data-parallel training", () => {
     const again = await tinyRun({ steps: 8, parallel: { threads: 2 } });
     expect(two.summary.kernels?.dataParallelThreads).toBe(2);
     expect(again.metrics.map((m) => m.loss)).toEqual(two.metrics.map((m) => m.loss));
+    expect(two.metrics).toHaveLength(8);
+    expect(one.metrics).toHaveLength(8);
     two.metrics.forEach((m, i) => {
       expect(Math.abs(m.loss - one.metrics[i]!.loss) / one.metrics[i]!.loss).toBeLessThan(1e-4);
       expect(Math.abs(m.gradNorm - one.metrics[i]!.gradNorm) / one.metrics[i]!.gradNorm).toBeLessThan(1e-3);
@@ -24,6 +26,7 @@ describe("data-parallel training", () => {
     });
     // Three threads over a batch of 4: shards of 2, 1 and 1 sequences, weighted by tokens.
     const three = await tinyRun({ steps: 3, parallel: { threads: 3 } });
+    expect(three.metrics).toHaveLength(3);
     three.metrics.forEach((m, i) => expect(Math.abs(m.loss - one.metrics[i]!.loss) / one.metrics[i]!.loss).toBeLessThan(1e-4));
   });
 
@@ -33,11 +36,19 @@ describe("data-parallel training", () => {
     cpSync(straight.config.out, copy, { recursive: true });
     rmSync(join(copy, "checkpoints", "step-6"), { recursive: true });
     const resumed = await tinyRun({ steps: 6, parallel: { threads: 2 }, out: copy, checkpoint: { every: 3, keepLast: 5 } }, [], { resume: true });
+    expect(straight.metrics).toHaveLength(6);
     expect(resumed.metrics.map((m) => m.loss)).toEqual(straight.metrics.map((m) => m.loss));
   });
 
-  it("stays on one thread when a plugin adds whole-batch loss terms", async () => {
-    const run = await tinyRun({ steps: 1, parallel: { threads: 2 } }, [new ContrastivePlugin({ weight: 0.05, temperature: 0.1, minSpan: 4 })]);
-    expect(run.summary.kernels?.dataParallelThreads).toBe(1);
+  it("computes steps with whole-batch loss terms on one thread, matching a one-thread run", async () => {
+    const plugin = () => new ContrastivePlugin({ weight: 0.05, temperature: 0.1, minSpan: 4 });
+    const two = await tinyRun({ steps: 3, parallel: { threads: 2 } }, [plugin()]);
+    const one = await tinyRun({ steps: 3 }, [plugin()]);
+    expect(two.summary.kernels?.dataParallelThreads).toBe(2);
+    expect(two.metrics).toHaveLength(3);
+    two.metrics.forEach((m, i) => {
+      expect(m.terms.contrastive).toBeGreaterThan(0);
+      expect(m.totalLoss).toBe(one.metrics[i]!.totalLoss);
+    });
   });
 });

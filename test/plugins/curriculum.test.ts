@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { CurriculumPlugin, updateWeights } from "../../plugins/curriculum.js";
+import { CurriculumPlugin, updateWeights } from "../../plugins/methods/curriculum.js";
 import { tinyRun } from "../helpers/trainer.js";
 import { ROOT } from "../helpers/cli.js";
 
@@ -39,6 +39,7 @@ describe("curriculum plugin in a run", () => {
     expect((plugin.state() as { excess: Record<string, number> }).excess.synthetic!).toBeGreaterThan((plugin.state() as { excess: Record<string, number> }).excess.replay!);
 
     const without = await tinyRun({ steps: 21 });
+    expect(without.metrics).toHaveLength(21);
     for (const m of without.metrics) expect(m.mixtureWeights).toEqual({ replay: 0.5, synthetic: 0.5 });
   });
 });

@@ -2,7 +2,7 @@
 // a summary naming the held-out bits-per-byte regression, and leaves a gentle run alone.
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { DriftPlugin } from "../../plugins/drift.js";
+import { DriftPlugin } from "../../plugins/guardrails/drift.js";
 import { ROOT } from "../helpers/cli.js";
 import { tinyRun } from "../helpers/trainer.js";
 
@@ -28,7 +28,9 @@ describe("drift plugin", () => {
     expect(ev.kl).toBeGreaterThan(0);
     // Measured at a multiple of `every`, acted on `lag` steps later, whatever the worker's speed.
     expect(summary.endStep).toBe(ev.measuredAtStep + opts.lag);
-    expect(metrics.at(-1)).toMatchObject({ driftDelta: ev.delta });
+    // Recorded at the step it measured, with the step it arrived at.
+    expect(metrics.find((m) => m.step === ev.measuredAtStep)).toMatchObject({ driftDelta: ev.delta, arrivedAt: { driftDelta: ev.measuredAtStep + opts.lag } });
+    expect(metrics.at(-1)!.driftDelta).toBeUndefined();
     expect(decisions.at(-1)).toMatchObject({ action: "halt", plugin: "drift" });
   });
 
@@ -36,7 +38,7 @@ describe("drift plugin", () => {
     const { summary, metrics } = await tinyRun({ steps: 30, from: base, schedule: { type: "constant", peakLr: 0.0003, warmupSteps: 0 } }, [new DriftPlugin(opts)]);
     expect(summary.status).toBe("completed");
     const measured = metrics.filter((m) => "driftDelta" in m) as unknown as { step: number; driftDelta: number }[];
-    expect(measured.map((m) => m.step)).toEqual([12, 22]);
+    expect(measured.map((m) => m.step)).toEqual([10, 20]);
     for (const m of measured) expect(Math.abs(m.driftDelta)).toBeLessThan(0.05);
   });
 });

@@ -9,9 +9,10 @@ import type { Batch } from "../../core/data/batch.js";
 import type { ModelConfig } from "../../core/config/types.js";
 import { Transformer } from "../../core/model/Transformer.js";
 import { createRng } from "../../core/rng.js";
-import { AgenticPlugin, scheduledShare, type AgenticOptions } from "../../plugins/agentic.js";
-import { ContrastivePlugin, infoNce, spanPooling } from "../../plugins/contrastive.js";
-import { extractAnswer, groupAdvantages, groupRewards, IrlPlugin, reinforceLoss, rlItems, type IrlOptions, type Rollouts } from "../../plugins/irl.js";
+import { AgenticPlugin, scheduledShare, type AgenticOptions } from "../../plugins/methods/agentic.js";
+import { infoNce, reinforce } from "../../core/engine/tfjs/lossTerms.js";
+import { ContrastivePlugin, spanPairs } from "../../plugins/methods/contrastive.js";
+import { extractAnswer, groupAdvantages, groupRewards, IrlPlugin, rlItems, type IrlOptions, type Rollouts } from "../../plugins/methods/irl.js";
 import { cpSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { tempDir } from "../helpers/cli.js";
@@ -62,8 +63,8 @@ describe("irl rewards and advantages", () => {
     const r: Rollouts = {
       inputs: Int32Array.from(rows.flatMap((x) => x.slice(0, -1))),
       targets: Int32Array.from(rows.flatMap((x) => x.slice(1))),
-      rows: 2,
-      len,
+      size: 2,
+      seqLen: len,
       mask: Float32Array.from({ length: 2 * len }, (_, i) => (i % len >= 1 ? 1 : 0)),
       advantages: Float32Array.from([1, -1]),
       tokens: 10,
@@ -75,7 +76,7 @@ describe("irl rewards and advantages", () => {
     const before = logp();
     tf.tidy(() => {
       const vars = [...model.params.values()];
-      const { grads } = tf.variableGrads(() => reinforceLoss(model, r, 1, 0).term, vars);
+      const { grads } = tf.variableGrads(() => reinforce(model, r, 0).loss, vars);
       for (const v of vars) if (grads[v.name]) v.assign(tf.sub(v, tf.mul(grads[v.name]!, 0.05)));
     });
     const after = logp();
@@ -114,6 +115,8 @@ describe("agentic injection", () => {
     // The tiny recipe is half replay: the injected rows replace the synthetic ones, replay keeps its 2 rows.
     for (const g of groups) expect(g.filter((x) => x === "replay").length).toBe(2);
     for (const g of groups) expect(g.filter((x) => x === "agentic").length).toBe(2);
+    expect(run.metrics).toHaveLength(4);
+    expect(groups).toHaveLength(4);
     for (const m of run.metrics) {
       expect(m.sourceLoss["agent-trajectories"]).toBeDefined();
       expect(m.terms.outcome).toBeGreaterThan(0);
@@ -133,12 +136,11 @@ describe("agentic injection", () => {
 describe("contrastive loss", () => {
   const batch = (boundaries: number[][]): Batch => ({ size: boundaries.length, seqLen: 8, inputs: new Int32Array(0), targets: new Int32Array(0), samples: boundaries.map((b, i) => ({ id: `s${i}`, source: "x", documents: ["d"], boundaries: b })) });
 
-  it("pools the two halves of each sequence's longest document segment", () => {
-    const p = spanPooling(batch([[], [6], [2, 4, 6]]), 2);
-    expect(p.rows).toBe(2); // the third sequence's segments are all 2 tokens: too short
-    const N = 3 * 8;
-    expect(Array.from(p.first.slice(0, N)).slice(0, 8)).toEqual([0.25, 0.25, 0.25, 0.25, 0, 0, 0, 0]);
-    expect(Array.from(p.second.slice(N, 2 * N)).slice(8, 16)).toEqual([0, 0, 0, 1 / 3, 1 / 3, 1 / 3, 0, 0].map(Math.fround));
+  it("pairs the two halves of each sequence's longest document segment", () => {
+    const p = spanPairs(batch([[], [6], [2, 4, 6]]), 2);
+    // The third sequence's segments are all 2 tokens: too short for two halves of minSpan 2.
+    expect(p.first).toEqual([{ row: 0, from: 0, to: 4 }, { row: 1, from: 0, to: 3 }]);
+    expect(p.second).toEqual([{ row: 0, from: 4, to: 8 }, { row: 1, from: 3, to: 6 }]);
   });
 
   it("is near zero when each span's partner is its own document and near log(B) when representations carry nothing", () => {
@@ -147,13 +149,14 @@ describe("contrastive loss", () => {
     const b = batch(Array.from({ length: B }, () => []));
     const aligned = tf.tensor2d(Array.from({ length: B * 8 }, (_, i) => Array.from({ length: D }, (_, d) => (d === Math.floor(i / 8) ? 1 : 0))));
     const constant = tf.ones([B * 8, D]) as tf.Tensor2D;
-    const o = { weight: 1, temperature: 0.1, minSpan: 2 };
-    expect(infoNce(aligned as tf.Tensor2D, b, o)!.dataSync()[0]).toBeLessThan(1e-3);
-    expect(infoNce(constant, b, o)!.dataSync()[0]).toBeCloseTo(Math.log(B), 4);
+    const { first, second } = spanPairs(b, 2);
+    expect(infoNce(aligned as tf.Tensor2D, b, first, second, 0.1).dataSync()[0]).toBeLessThan(1e-3);
+    expect(infoNce(constant, b, first, second, 0.1).dataSync()[0]).toBeCloseTo(Math.log(B), 4);
   });
 
   it("adds a logged term in training", async () => {
     const run = await tinyRun({ steps: 2 }, [new ContrastivePlugin({ weight: 0.05, temperature: 0.1, minSpan: 4 })]);
+    expect(run.metrics).toHaveLength(2);
     for (const m of run.metrics) expect(m.terms.contrastive).toBeGreaterThan(0);
     expect(run.metrics[0]!.totalLoss).toBeCloseTo(run.metrics[0]!.loss + run.metrics[0]!.terms.contrastive!, 4);
   });

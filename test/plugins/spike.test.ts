@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { createHooks } from "../../core/hooks.js";
-import { meanStd, SpikePlugin, type SpikeOptions } from "../../plugins/spike.js";
+import { meanStd, SpikePlugin, type SpikeOptions } from "../../plugins/guardrails/spike.js";
 import { tinyRun } from "../helpers/trainer.js";
 
 const defaults: SpikeOptions = { window: 128, minSamples: 64, threshold: 6, signals: ["loss", "gradNorm", "updateNorm"], ladder: ["skip", "reduce-lr", "rollback"], cooldown: 25, lrFactor: 0.5, lrSteps: 50, maxRollbacks: 2, skipBefore: 2, resumeCheckSteps: 5, resumeThreshold: 4 };

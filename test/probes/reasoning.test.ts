@@ -8,7 +8,8 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { initBackend } from "../../core/backend.js";
 import type { ModelConfig } from "../../core/config/types.js";
 import { Tokenizer } from "../../core/data/tokenizer/Tokenizer.js";
-import { continuationLogProb } from "../../core/model/generate.js";
+import { continuationLogProb } from "../../core/engine/LanguageModel.js";
+import { TfjsModel } from "../../core/engine/tfjs/TfjsModel.js";
 import { Transformer } from "../../core/model/Transformer.js";
 import { createRng } from "../../core/rng.js";
 import { math } from "../../probes/reasoning.js";
@@ -30,23 +31,25 @@ function byHand(model: Transformer, ids: number[], from: number): number {
 }
 
 describe("teacher-forced likelihoods", () => {
-  it("continuationLogProb sums the continuation's next-token log-probabilities, cutting the prompt to the window", () => {
-    const model = Transformer.init(cfg, createRng(3, "init"));
-    expect(continuationLogProb(model, [1, 2, 3], [4, 5])).toBeCloseTo(byHand(model, [1, 2, 3, 4, 5], 3), 4);
+  it("continuationLogProb sums the continuation's next-token log-probabilities, cutting the prompt to the window", async () => {
+    const tokenizer = Tokenizer.load(TOKENIZER);
+    const t = Transformer.init(cfg, createRng(3, "init"));
+    const model = new TfjsModel(t, tokenizer, true);
+    expect(await continuationLogProb(model, [1, 2, 3], [4, 5])).toBeCloseTo(byHand(t, [1, 2, 3, 4, 5], 3), 4);
     // 7 + 3 tokens make 9, one more than the window of 8 inputs allows: the prompt keeps its last 6.
-    expect(continuationLogProb(model, [9, 8, 7, 6, 5, 4, 3], [2, 1, 0])).toBeCloseTo(byHand(model, [8, 7, 6, 5, 4, 3, 2, 1, 0], 6), 4);
-    model.dispose();
+    expect(await continuationLogProb(model, [9, 8, 7, 6, 5, 4, 3], [2, 1, 0])).toBeCloseTo(byHand(t, [8, 7, 6, 5, 4, 3, 2, 1, 0], 6), 4);
+    await model.dispose();
   });
 
-  it("the math probe reports solution and answer NLL next to exact match", () => {
+  it("the math probe reports solution and answer NLL next to exact match", async () => {
     const tokenizer = Tokenizer.load(TOKENIZER);
-    const model = Transformer.init({ ...cfg, vocabSize: tokenizer.vocabSize, contextLength: 128 }, createRng(3, "init"));
-    const r = math.run({ model, tokenizer, seed: 1 }, { items: 3, maxTokens: 4 });
+    const model = new TfjsModel(Transformer.init({ ...cfg, vocabSize: tokenizer.vocabSize, contextLength: 128 }, createRng(3, "init")), tokenizer, true);
+    const r = await math.run({ model, tokenizer, seed: 1, load: async () => model }, { items: 3, maxTokens: 4 });
     expect(r.metrics.accuracy).toBe(0);
     // A random model spreads its probability: about ln(V) nats per token.
     expect(r.metrics.solutionNll).toBeGreaterThan(0.5 * Math.log(tokenizer.vocabSize));
     expect(r.metrics.solutionNll).toBeLessThan(2 * Math.log(tokenizer.vocabSize));
     expect(r.metrics.answerNll).toBeGreaterThan(0);
-    model.dispose();
+    await model.dispose();
   });
 });

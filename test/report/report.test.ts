@@ -86,6 +86,7 @@ describe("mtx report", () => {
     const path = writeTensorboard(run, tempDir());
     const scalars = readTensorboard(readFileSync(path));
     const loss = scalars.filter((s) => s.tag === "loss");
+    expect(loss.length).toBeGreaterThan(5);
     expect(loss.map((s) => s.step)).toEqual(run.metrics.map((m) => m.step));
     loss.forEach((s, i) => expect(s.value).toBeCloseTo(run.metrics[i]!.loss, 5));
   });

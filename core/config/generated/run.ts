@@ -17,9 +17,10 @@ export interface RunConfig {
    */
   steps?: number;
   /**
-   * TensorFlow.js backend; auto prefers native TensorFlow when installed, else wasm.
+   * TensorFlow.js backend of the tfjs engine; auto prefers native TensorFlow when installed, else wasm.
    */
   backend?: "auto" | "wasm" | "cpu" | "tensorflow" | "tensorflow-gpu";
+  engine?: EngineConfig;
   parallel?: ParallelConfig;
   /**
    * Run directory.
@@ -61,6 +62,35 @@ export interface RunConfig {
    * Faults to inject for testing guardrails: lr-spike@STEP:xFACTOR[:STEPS], nan@STEP, bad-batch@STEP, weight-noise@STEP:SCALE. Each fires once.
    */
   inject?: string[];
+}
+/**
+ * Which engine holds the tensors: the embedded TensorFlow.js engine (the default, no set-up) or PyTorch on torchrun (DDP or FSDP, CPU or CUDA) for models the WebAssembly heap cannot hold. See docs/engines.md.
+ */
+export interface EngineConfig {
+  /**
+   * tfjs: TensorFlow.js in this process. torch: PyTorch, started by mtx on torchrun (or joined, see docs/engines.md).
+   */
+  type?: "tfjs" | "torch";
+  /**
+   * torch: processes on this machine (torchrun --nproc_per_node).
+   */
+  nproc?: number;
+  /**
+   * torch: cuda when available (auto), or as given. gloo on CPU, nccl on CUDA.
+   */
+  device?: "auto" | "cpu" | "cuda";
+  /**
+   * torch: DistributedDataParallel or FullyShardedDataParallel; auto is ddp with more than one process.
+   */
+  strategy?: "auto" | "ddp" | "fsdp";
+  /**
+   * torch: the Python interpreter with torch (default: mtx's virtual environment, created on first use; or $MTX_PYTHON).
+   */
+  python?: string;
+  /**
+   * torch: seconds a request may take before the engine counts as hung (a dead or stuck rank ends the run with exit 6).
+   */
+  timeoutSec?: number;
 }
 /**
  * Data-parallel training on worker threads (wasm runs one thread per engine under Node).

@@ -6,7 +6,8 @@
  * Location: $MTX_CACHE_DIR, else node_modules/.cache/mtx in the mtx package. Writes are atomic.
  */
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { writeFileAtomic } from "../../io/files.js";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { packageVersion, PACKAGE_ROOT } from "../../paths.js";
@@ -70,10 +71,8 @@ export function writeCachedMixture(key: string, built: BuiltMixture): void {
     const dir = cacheDir();
     mkdirSync(dir, { recursive: true });
     const path = join(dir, `${key}.json`);
-    const tmp = `${path}.tmp-${process.pid}`;
     const { recipe: _recipe, ...rest } = built;
-    writeFileSync(tmp, JSON.stringify(rest));
-    renameSync(tmp, path);
+    writeFileAtomic(path, JSON.stringify(rest));
   } catch {
     // A read-only install still works, just without the cache.
   }

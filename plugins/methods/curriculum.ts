@@ -7,18 +7,14 @@
  * a group the run is forgetting (or has not learnt yet, relative to the proctor) gets more data.
  * The proctor's losses are fixed, so they are computed once at run start.
  */
-import { loadCheckpoint } from "../core/checkpoint/Checkpoint.js";
-import { PackedStream } from "../core/data/PackedStream.js";
-import type { Batch } from "../core/data/batch.js";
-import type { Tokenizer } from "../core/data/tokenizer/Tokenizer.js";
-import { PluginError } from "../core/errors.js";
-import { evaluateBatches } from "../core/evaluate.js";
-import { Transformer } from "../core/model/Transformer.js";
-import { resolveCheckpointPath } from "../core/paths.js";
-import type { MtxPlugin } from "../core/plugin.js";
-import type { TrainerApi } from "../core/TrainerApi.js";
-import schema from "./schema/curriculum.schema.json" with { type: "json" };
-import type { PluginDefinition } from "./types.js";
+import type { Batch } from "../../core/data/batch.js";
+import { PackedStream } from "../../core/data/PackedStream.js";
+import { labelledRows } from "../../core/data/pipeline.js";
+import { scoreRows, type LanguageModel } from "../../core/engine/LanguageModel.js";
+import { PluginError } from "../../core/errors.js";
+import { resolveCheckpointPath } from "../../core/paths.js";
+import type { MtxPlugin, PluginDefinition, TrainerApi } from "../../core/plugin.js";
+import schema from "./curriculum.schema.json" with { type: "json" };
 
 const PLUGIN_NAME = "curriculum";
 
@@ -60,16 +56,15 @@ export class CurriculumPlugin implements MtxPlugin {
   private samples = new Map<string, Batch>();
   private proctorLoss: Record<string, number> = {};
   private current: CurriculumState | undefined;
-  private model: Transformer | undefined;
-  private tokenizer!: Tokenizer;
+  private model: LanguageModel | undefined;
+  private recipe: Record<string, number> = {};
 
   constructor(readonly options: CurriculumOptions) {}
 
   apply(trainer: TrainerApi): void {
     const { hooks } = trainer;
-    hooks.runStart.tap(PLUGIN_NAME, (run) => {
-      this.tokenizer = run.tokenizer;
-      const seqLen = run.model.config.contextLength;
+    hooks.runStart.tapPromise(PLUGIN_NAME, async (run) => {
+      const seqLen = run.modelConfig.contextLength;
       for (const g of run.data.groups) {
         const docs = g.sources.flatMap((s) => run.data.heldout[s] ?? []);
         if (!docs.length) continue;
@@ -79,32 +74,30 @@ export class CurriculumPlugin implements MtxPlugin {
       if (!this.samples.size) throw new PluginError(PLUGIN_NAME, "runStart", "no mixture group has held-out documents to score; raise the recipe's heldoutShare");
       const dir = this.options.proctor === "start" ? run.from : resolveCheckpointPath(this.options.proctor);
       if (!dir) throw new PluginError(PLUGIN_NAME, "runStart", `proctor 'start' needs a run that starts from a checkpoint; give options.proctor a checkpoint directory`);
-      const ckpt = loadCheckpoint(dir, { withOptimizer: false });
-      if (JSON.stringify((ckpt.tokenizerJson as { model: unknown }).model) !== JSON.stringify((run.tokenizer.json as { model: unknown }).model)) {
-        throw new PluginError(PLUGIN_NAME, "runStart", `proctor ${dir} uses another tokenizer than the run; losses would not compare`);
-      }
-      const proctor = Transformer.fromWeights(ckpt.state.model, ckpt.weights);
+      const proctor = await run.loadModel(dir);
       try {
-        for (const [g, batch] of this.samples) this.proctorLoss[g] = evaluateBatches(proctor, [batch], run.tokenizer).loss;
+        if (JSON.stringify(proctor.tokenizer.json.model) !== JSON.stringify(run.tokenizer.json.model)) {
+          throw new PluginError(PLUGIN_NAME, "runStart", `proctor ${dir} uses another tokenizer than the run; losses would not compare`);
+        }
+        for (const [g, batch] of this.samples) this.proctorLoss[g] = (await scoreRows(proctor, [labelledRows(batch)])).loss;
       } finally {
-        proctor.dispose();
+        await proctor.dispose();
       }
-      const recipe = Object.fromEntries(run.data.groups.map((g) => [g.name, g.weight]));
-      this.current ??= { alpha: { ...recipe }, weights: { ...recipe }, excess: {} };
+      this.recipe = Object.fromEntries(run.data.groups.map((g) => [g.name, g.weight]));
+      this.current ??= { alpha: { ...this.recipe }, weights: { ...this.recipe }, excess: {} };
       trainer.log.info(`curriculum: proctor ${dir}; proctor loss ${Object.entries(this.proctorLoss).map(([g, l]) => `${g} ${l.toFixed(3)}`).join(", ")}`);
       this.model = run.model;
     });
-    hooks.mixtureWeights.tap(PLUGIN_NAME, (ctx) => {
-      if (!this.current) return ctx;
-      if (ctx.step > 1 && (ctx.step - 1) % this.options.every === 0) this.reweight(ctx.recipe, trainer);
-      return { ...ctx, weights: { ...this.current.weights } };
+    hooks.prepareStep.tapPromise(PLUGIN_NAME, async ({ step }) => {
+      if (this.current && step > 1 && (step - 1) % this.options.every === 0) await this.reweight(trainer);
     });
+    hooks.mixtureWeights.tap(PLUGIN_NAME, (ctx) => (this.current ? { ...ctx, weights: { ...this.current.weights } } : ctx));
   }
 
-  private reweight(recipe: Record<string, number>, trainer: TrainerApi): void {
+  private async reweight(trainer: TrainerApi): Promise<void> {
     const excess: Record<string, number> = {};
-    for (const [g, batch] of this.samples) excess[g] = evaluateBatches(this.model!, [batch], this.tokenizer).loss - this.proctorLoss[g]!;
-    const next = updateWeights(this.current!.alpha, excess, recipe, this.options);
+    for (const [g, batch] of this.samples) excess[g] = (await scoreRows(this.model!, [labelledRows(batch)])).loss - this.proctorLoss[g]!;
+    const next = updateWeights(this.current!.alpha, excess, this.recipe, this.options);
     this.current = { ...next, excess };
     trainer.log.info(`curriculum: excess loss ${Object.entries(excess).map(([g, x]) => `${g} ${x.toFixed(3)}`).join(", ")} -> weights ${Object.entries(next.weights).map(([g, w]) => `${g} ${w.toFixed(3)}`).join(", ")}`);
   }
@@ -120,8 +113,9 @@ export class CurriculumPlugin implements MtxPlugin {
 
 export const curriculumPlugin: PluginDefinition<CurriculumOptions> = {
   name: PLUGIN_NAME,
+  kind: "method",
   description: "Proctor-driven mixing: group weights follow the excess loss over a proctor model (DoReMi-style)",
-  hooks: ["runStart", "mixtureWeights"],
+  hooks: ["runStart", "prepareStep", "mixtureWeights"],
   optionsSchema: schema,
   create: (options) => new CurriculumPlugin(options),
 };

@@ -1,10 +1,10 @@
 /**
  * `longctx`: in-training long-context probes (the `probes` plugin preset): loss by position bucket at
- * twice the training context, and a needle-in-a-haystack grid at 1x and 2x, every `every` steps in a
- * worker; a drop of needle accuracy at the training length beyond sampling noise halts the run.
+ * twice the training context, and a needle-in-a-haystack grid at 1x and 2x, every `every` steps off
+ * the step loop; a drop of needle accuracy at the training length beyond sampling noise halts the run.
  */
+import type { PluginDefinition } from "../../core/plugin.js";
 import { ProbesPlugin, type ProbesOptions } from "./probes.js";
-import type { PluginDefinition } from "./types.js";
 
 export interface LongctxOptions {
   every: number;
@@ -28,6 +28,7 @@ export function longctxProbes(o: LongctxOptions): ProbesOptions {
 
 export const longctxPlugin: PluginDefinition<LongctxOptions> = {
   name: "longctx",
+  kind: "guardrail",
   description: "In-training long-context probes (loss by position, needle grid at 1x and 2x context) in a worker",
   hooks: ["runStart", "stepEnd", "shouldHalt", "shutdown"],
   optionsSchema: {

@@ -9,12 +9,9 @@
  * sample ids and sources. It also flags a loss jump in the first steps after a resume, the classic sign
  * of restored optimizer moments or state that do not match the weights.
  */
-import type { StepContext } from "../core/hooks.js";
-import type { MtxPlugin } from "../core/plugin.js";
-import type { TrainerApi } from "../core/TrainerApi.js";
-import type { Verdict, VerdictAction } from "../core/verdicts.js";
-import schema from "./schema/spike.schema.json" with { type: "json" };
-import type { PluginDefinition } from "./types.js";
+import type { StepContext } from "../../core/hooks.js";
+import type { MtxPlugin, PluginDefinition, ShouldHaltVerdict, TrainerApi, Verdict, VerdictAction } from "../../core/plugin.js";
+import schema from "./spike.schema.json" with { type: "json" };
 
 const PLUGIN_NAME = "spike";
 
@@ -118,17 +115,24 @@ export class SpikePlugin implements MtxPlugin {
     };
     const what = d.signal === "nonfinite" ? `non-finite value (${d.value})` : `${d.signal} ${d.value.toPrecision(5)} is ${d.z.toFixed(1)} sigma above the window mean ${d.mean.toPrecision(5)}`;
     if (!allowed.includes(action)) return undefined; // e.g. skip after the update: the next spike climbs higher
-    const v: Verdict = { action, plugin: PLUGIN_NAME, reason: `${what} (spike ${this.s.streak} of a streak)`, evidence };
-    if (action === "reduce-lr") Object.assign(v, { lrFactor: this.options.lrFactor, lrSteps: this.options.lrSteps });
-    if (action === "rollback") {
-      this.s.rollbacks++;
-      const from = this.s.streakStart - this.options.skipBefore;
-      v.skipSamples = [...this.s.recent.filter((r) => r.step >= from).flatMap((r) => r.ids), ...samples];
-      evidence.skippedSamples = v.skipSamples.length;
-      if (this.s.rollbacks >= this.options.maxRollbacks) v.reason += "; rollback budget now spent";
+    let reason = `${what} (spike ${this.s.streak} of a streak)`;
+    switch (action) {
+      case "reduce-lr":
+        return { action, plugin: PLUGIN_NAME, reason, evidence, lrFactor: this.options.lrFactor, lrSteps: this.options.lrSteps };
+      case "rollback": {
+        this.s.rollbacks++;
+        const from = this.s.streakStart - this.options.skipBefore;
+        const skipSamples = [...this.s.recent.filter((r) => r.step >= from).flatMap((r) => r.ids), ...samples];
+        evidence.skippedSamples = skipSamples.length;
+        if (this.s.rollbacks >= this.options.maxRollbacks) reason += "; rollback budget now spent";
+        return { action, plugin: PLUGIN_NAME, reason, evidence, skipSamples };
+      }
+      case "halt":
+        if (this.options.ladder.includes("rollback")) reason += `; the rollback budget (${this.options.maxRollbacks}) is spent`;
+        return { action, plugin: PLUGIN_NAME, reason, evidence };
+      case "skip":
+        return { action, plugin: PLUGIN_NAME, reason, evidence };
     }
-    if (action === "halt" && this.options.ladder.includes("rollback")) v.reason += `; the rollback budget (${this.options.maxRollbacks}) is spent`;
-    return v;
   }
 
   apply(trainer: TrainerApi): void {
@@ -171,7 +175,7 @@ export class SpikePlugin implements MtxPlugin {
         return undefined;
       }
       // The update is already applied: only a rollback or a halt can act now; a lower rung climbs the ladder.
-      const v = this.verdict(ctx, d, ["rollback", "halt"]);
+      const v = this.verdict(ctx, d, ["rollback", "halt"]) as ShouldHaltVerdict | undefined;
       if (!v) trainer.warn(PLUGIN_NAME, `update norm ${d.value.toPrecision(5)} is ${d.z.toFixed(1)} sigma above the window mean (spike ${this.s.streak} of a streak)`, { ...d });
       return v;
     });
@@ -196,6 +200,7 @@ export class SpikePlugin implements MtxPlugin {
 
 export const spikePlugin: PluginDefinition<SpikeOptions> = {
   name: PLUGIN_NAME,
+  kind: "guardrail",
   description: "Loss/gradient/update-norm spike detection: skip -> lower LR -> roll back and skip the data -> halt",
   hooks: ["shouldSkipStep", "stepEnd", "shouldHalt"],
   optionsSchema: schema,

@@ -11,23 +11,22 @@
  * pass@1 estimate on training prompts), irl.kl, and irl.flops (cumulative forward/backward FLOPs the
  * passes cost, for compute-matched comparisons).
  */
-import * as tf from "@tensorflow/tfjs";
-import { loadCheckpoint } from "../core/checkpoint/Checkpoint.js";
-import { codeItems } from "../core/data/synthetic/code.js";
-import { mathItems } from "../core/data/synthetic/math.js";
-import type { Tokenizer } from "../core/data/tokenizer/Tokenizer.js";
-import { isHeldOut } from "../core/data/sources/general.js";
-import { PluginError } from "../core/errors.js";
-import type { LossContext } from "../core/hooks.js";
-import { sampleGroup } from "../core/model/generate.js";
-import { matmulParams, Transformer } from "../core/model/Transformer.js";
-import { resolveCheckpointPath } from "../core/paths.js";
-import type { MtxPlugin } from "../core/plugin.js";
-import type { Rng } from "../core/rng.js";
-import type { TrainerApi } from "../core/TrainerApi.js";
-import { HELDOUT_SHARE, PROBE_SEED } from "../probes/items.js";
-import schema from "./schema/irl.schema.json" with { type: "json" };
-import type { PluginDefinition } from "./types.js";
+import type { ModelConfig } from "../../core/config/types.js";
+import { codeItems } from "../../core/data/synthetic/code.js";
+import { mathItems } from "../../core/data/synthetic/math.js";
+import type { Tokenizer } from "../../core/data/tokenizer/Tokenizer.js";
+import { isHeldOut } from "../../core/data/sources/general.js";
+import type { LanguageModel } from "../../core/engine/LanguageModel.js";
+import type { Rollouts } from "../../core/engine/types.js";
+import { PluginError } from "../../core/errors.js";
+import { matmulParams } from "../../core/model/Transformer.js";
+import { resolveCheckpointPath } from "../../core/paths.js";
+import type { MtxPlugin, PluginDefinition, TrainerApi } from "../../core/plugin.js";
+import type { Rng } from "../../core/rng.js";
+import { HELDOUT_SHARE, PROBE_SEED } from "../../probes/items.js";
+import schema from "./irl.schema.json" with { type: "json" };
+
+export type { Rollouts };
 
 const PLUGIN_NAME = "irl";
 
@@ -97,43 +96,13 @@ export function groupAdvantages(rewards: number[], eps = 1e-4): number[] {
   return rewards.map((r) => (std < 1e-9 ? 0 : (r - mean) / (std + eps)));
 }
 
-/** The sampled rows of one RL pass, padded to one length. */
-export interface Rollouts {
-  inputs: Int32Array;
-  targets: Int32Array;
-  rows: number;
-  len: number;
-  /** 1 on target positions that are sampled completion tokens. */
-  mask: Float32Array;
-  /** Advantage per row. */
-  advantages: Float32Array;
-  /** Reference log-probabilities of the targets (for the KL term). */
-  refLogp?: Float32Array;
-  tokens: number;
-}
-
-/**
- * weight x (REINFORCE loss + klWeight x KL to the reference) on the sampled tokens of `r`, differentiable
- * through `model` (call inside the gradient computation).
- */
-export function reinforceLoss(model: Transformer, r: Rollouts, weight: number, klWeight: number): { term: tf.Scalar; kl?: tf.Scalar } {
-  const forward = model.forward(r.inputs, r.targets, r.rows, r.len);
-  const logp = tf.neg(forward.tokenLoss); // [rows * len]
-  const mask = tf.tensor1d(r.mask);
-  const adv = tf.reshape(tf.tile(tf.reshape(tf.tensor1d(r.advantages), [r.rows, 1]), [1, r.len]), [-1]);
-  const pg = tf.div(tf.neg(tf.sum(tf.mul(tf.mul(adv, logp), mask))), r.tokens) as tf.Scalar;
-  if (!r.refLogp || klWeight <= 0) return { term: tf.mul(pg, weight) as tf.Scalar };
-  const diff = tf.sub(tf.tensor1d(r.refLogp), logp);
-  const kl = tf.div(tf.sum(tf.mul(tf.sub(tf.sub(tf.exp(diff), diff), 1), mask)), r.tokens) as tf.Scalar;
-  return { term: tf.mul(tf.add(pg, tf.mul(kl, klWeight)), weight) as tf.Scalar, kl };
-}
-
 export class IrlPlugin implements MtxPlugin {
   readonly name = PLUGIN_NAME;
   private items: RlItem[] = [];
-  private model!: Transformer;
+  private model!: LanguageModel;
+  private modelConfig!: ModelConfig;
   private tokenizer!: Tokenizer;
-  private reference: Transformer | undefined;
+  private reference: LanguageModel | undefined;
   private rng!: Rng;
   private pending: Rollouts | undefined;
   private flops = 0;
@@ -143,54 +112,55 @@ export class IrlPlugin implements MtxPlugin {
   apply(trainer: TrainerApi): void {
     const { hooks } = trainer;
     const o = this.options;
-    hooks.runStart.tap(PLUGIN_NAME, (run) => {
+    hooks.runStart.tapPromise(PLUGIN_NAME, async (run) => {
       this.model = run.model;
+      this.modelConfig = run.modelConfig;
       this.tokenizer = run.tokenizer;
       this.items = rlItems(o.task, o.maxDifficulty);
       if (!this.items.length) throw new PluginError(PLUGIN_NAME, "runStart", `no ${o.task} items with difficulty <= ${o.maxDifficulty}`);
       this.rng = trainer.rng(PLUGIN_NAME);
       if (o.klWeight > 0) {
-        const ref = o.reference === "start" ? (run.config.from === null ? undefined : resolveCheckpointPath(run.config.from)) : resolveCheckpointPath(o.reference);
+        const ref = o.reference === "start" ? (run.config.from === null ? undefined : run.from ?? resolveCheckpointPath(run.config.from)) : resolveCheckpointPath(o.reference);
         if (!ref) throw new PluginError(PLUGIN_NAME, "runStart", "the KL term needs a reference model but the run starts from a random init: set options.reference to a checkpoint or klWeight to 0");
-        const ckpt = loadCheckpoint(ref, { withOptimizer: false });
-        this.reference = Transformer.fromWeights(ckpt.state.model, ckpt.weights);
-        for (const v of this.reference.params.values()) v.trainable = false;
+        this.reference = await run.loadModel(ref);
       }
     });
-    hooks.stepStart.tap(PLUGIN_NAME, (step) => {
-      if (step.step % o.every === 0) this.pending = this.rollout(trainer);
+    // Sampling needs the engine (async): the rollouts of a step are drawn before its batch.
+    hooks.prepareStep.tapPromise(PLUGIN_NAME, async ({ step }) => {
+      if (step % o.every === 0) this.pending = await this.rollout(trainer);
     });
-    hooks.transformLoss.tap(PLUGIN_NAME, (loss: LossContext) => {
+    hooks.transformLoss.tap(PLUGIN_NAME, (loss) => {
       const r = this.pending;
       if (!r) return loss;
       this.pending = undefined;
-      const { term, kl } = reinforceLoss(this.model, r, o.weight, o.klWeight);
-      if (kl) trainer.logMetrics({ "irl.kl": kl.dataSync()[0]! });
-      this.flops += 6 * matmulParams(this.model.config) * r.rows * r.len;
+      this.flops += 6 * matmulParams(this.modelConfig) * r.size * r.seqLen;
       trainer.logMetrics({ "irl.flops": this.flops });
-      return { ...loss, terms: [...loss.terms, { name: PLUGIN_NAME, value: term }] };
+      return { ...loss, terms: [...loss.terms, { kind: "reinforce", name: PLUGIN_NAME, weight: o.weight, klWeight: o.klWeight, rollouts: r }] };
     });
-    hooks.shutdown.tap(PLUGIN_NAME, () => {
-      this.reference?.dispose();
+    hooks.afterBackward.tap(PLUGIN_NAME, (ctx) => {
+      const kl = ctx.termDetails[PLUGIN_NAME]?.kl;
+      if (kl !== undefined) trainer.logMetrics({ "irl.kl": kl });
+    });
+    hooks.shutdown.tapPromise(PLUGIN_NAME, async () => {
+      await this.reference?.dispose();
     });
   }
 
   /** Sample, score and pack one RL pass (outside the gradient computation). */
-  private rollout(trainer: TrainerApi): Rollouts {
+  private async rollout(trainer: TrainerApi): Promise<Rollouts> {
     const o = this.options;
     const eos = this.tokenizer.eosId;
-    const ctx = this.model.config.contextLength;
+    const ctx = this.modelConfig.contextLength;
     const seqs: { ids: number[]; promptLen: number; advantage: number }[] = [];
     let rewardSum = 0;
     let correctSum = 0;
     let generated = 0;
     // Stop once the answer line is complete (a character after the number), as the probes do.
-    const done = o.task === "math" ? /Answer:\s*-?\d+\s/ : /Output:\s*-?\d+\s/;
-    const until = (g: number[]) => done.test(this.tokenizer.decode(g));
+    const stopPattern = o.task === "math" ? "Answer:\\s*-?\\d+\\s" : "Output:\\s*-?\\d+\\s";
     for (let p = 0; p < o.prompts; p++) {
       const item = this.items[this.rng.int(this.items.length)]!;
-      const prompt = this.tokenizer.encode(item.prompt).slice(-(ctx - o.maxTokens));
-      const completions = sampleGroup(this.model, prompt, o.k, { maxTokens: o.maxTokens, temperature: o.temperature, rng: this.rng, stop: [eos], until });
+      const prompt = Array.from(this.tokenizer.encode(item.prompt).slice(-(ctx - o.maxTokens)));
+      const completions = await this.model.generate(Array.from({ length: o.k }, () => prompt), { maxTokens: o.maxTokens, temperature: o.temperature, seed: this.rng.int(2 ** 31), stopTokens: [eos], stopPattern });
       const texts = completions.map((c) => this.tokenizer.decode(c));
       const { rewards, correct } = groupRewards(o.reward, o.task, item, texts);
       const adv = groupAdvantages(rewards);
@@ -217,13 +187,12 @@ export class IrlPlugin implements MtxPlugin {
     });
     let refLogp: Float32Array | undefined;
     if (this.reference) {
-      const ref = this.reference;
-      refLogp = tf.tidy(() => tf.neg(ref.forward(inputs, targets, n, len).tokenLoss).dataSync() as Float32Array);
-      this.flops += 2 * matmulParams(ref.config) * n * len;
+      refLogp = (await this.reference.tokenLoss({ inputs, targets, size: n, seqLen: len })).map((x) => -x);
+      this.flops += 2 * matmulParams(this.reference.config) * n * len;
     }
-    this.flops += 2 * matmulParams(this.model.config) * generated;
+    this.flops += 2 * matmulParams(this.modelConfig) * generated;
     trainer.logMetrics({ "irl.reward": rewardSum / n, "irl.pass1": correctSum / n });
-    return { inputs, targets, rows: n, len, mask, advantages, refLogp, tokens: Math.max(1, tokens) };
+    return { inputs, targets, size: n, seqLen: len, mask, advantages, refLogp, tokens: Math.max(1, tokens) };
   }
 
   state(): unknown {
@@ -238,8 +207,9 @@ export class IrlPlugin implements MtxPlugin {
 
 export const irlPlugin: PluginDefinition<IrlOptions> = {
   name: PLUGIN_NAME,
+  kind: "method",
   description: "Internalized RL on synthetic math/code: sampled completions, verifiable reward, group-relative REINFORCE (+KL) mixed into the loss",
-  hooks: ["runStart", "stepStart", "transformLoss", "shutdown"],
+  hooks: ["runStart", "prepareStep", "transformLoss", "afterBackward", "shutdown"],
   optionsSchema: schema,
   create: (o) => new IrlPlugin(o),
 };

@@ -12,17 +12,14 @@
  * The injected sequences come from their own packed stream whose cursor is kept in checkpoints, and the
  * number injected per step is a deterministic running deficit, so resumes and rollbacks repeat exactly.
  */
-import * as tf from "@tensorflow/tfjs";
-import type { Batch } from "../core/data/batch.js";
-import { PackedStream } from "../core/data/PackedStream.js";
-import { isHeldOut } from "../core/data/sources/general.js";
-import { trajectories } from "../core/data/synthetic/tools/trajectories.js";
-import type { LossContext } from "../core/hooks.js";
-import type { MtxPlugin } from "../core/plugin.js";
-import type { TrainerApi } from "../core/TrainerApi.js";
-import { HELDOUT_SHARE, PROBE_SEED } from "../probes/items.js";
-import schema from "./schema/agentic.schema.json" with { type: "json" };
-import type { PluginDefinition } from "./types.js";
+import type { Batch } from "../../core/data/batch.js";
+import { PackedStream } from "../../core/data/PackedStream.js";
+import { isHeldOut } from "../../core/data/sources/general.js";
+import { trajectories } from "../../core/data/synthetic/tools/trajectories.js";
+import type { LossContext } from "../../core/hooks.js";
+import type { MtxPlugin, PluginDefinition, TrainerApi } from "../../core/plugin.js";
+import { HELDOUT_SHARE, PROBE_SEED } from "../../probes/items.js";
+import schema from "./agentic.schema.json" with { type: "json" };
 
 const PLUGIN_NAME = "agentic";
 export const AGENTIC_SOURCE = "agent-trajectories";
@@ -78,17 +75,20 @@ export class AgenticPlugin implements MtxPlugin {
       const documents = pool.map((t) => ({ id: t.task.id, source: AGENTIC_SOURCE, text: (o.conditioning ? outcomePrefix(t.outcome) : "") + t.text, meta: { outcome: t.outcome } }));
       for (const t of pool) if (t.outcome === "success") this.success.add(t.task.id);
       this.replayGroups = new Set(run.data.groups.filter((g) => g.replay).map((g) => g.name));
-      this.stream = new PackedStream({ documents, tokenizer: run.tokenizer, seqLen: run.model.config.contextLength, batchSize: 1, seed: run.config.seed, label: PLUGIN_NAME, group: PLUGIN_NAME });
+      this.stream = new PackedStream({ documents, tokenizer: run.tokenizer, seqLen: run.modelConfig.contextLength, batchSize: 1, seed: run.config.seed, label: PLUGIN_NAME, group: PLUGIN_NAME });
       if (this.pendingCursor) this.stream.restore(this.pendingCursor);
       if (!run.resumed) this.step = run.startStep;
       const successShare = this.success.size / pool.length;
       trainer.log.info(`[agentic] ${pool.length} trajectories (${(successShare * 100).toFixed(0)}% successful), share ${o.share} from step ${o.start}` + (o.rampSteps ? ` over a ${o.rampSteps}-step ramp` : ""));
     });
-    hooks.transformBatch.tap(PLUGIN_NAME, (batch) => this.inject(batch));
+    hooks.transformBatch.tap(PLUGIN_NAME, (batch) => {
+      const out = this.inject(batch);
+      if (this.injected.length) trainer.logMetrics({ "agentic.sequences": this.injected.length });
+      return out;
+    });
     hooks.transformLoss.tap(PLUGIN_NAME, (loss) => this.outcomeLoss(loss));
     hooks.stepEnd.tap(PLUGIN_NAME, (ctx) => {
       this.step = ctx.step;
-      if (this.injected.length) trainer.logMetrics({ "agentic.sequences": this.injected.length });
     });
   }
 
@@ -122,7 +122,7 @@ export class AgenticPlugin implements MtxPlugin {
     if (!this.injected.length || this.options.outcomeWeight <= 0) return loss;
     const { batch } = loss;
     const T = batch.seqLen;
-    const weights = new Float32Array(batch.size * T);
+    const mask = new Float32Array(batch.size * T);
     let count = 0;
     for (const row of this.injected) {
       const s = batch.samples[row]!;
@@ -130,13 +130,12 @@ export class AgenticPlugin implements MtxPlugin {
         if (!this.success.has(doc)) return;
         const from = j === 0 ? 0 : s.boundaries[j - 1]!;
         const to = j < s.boundaries.length ? s.boundaries[j]! : T;
-        for (let t = from; t < to; t++) weights[row * T + t] = 1;
+        for (let t = from; t < to; t++) mask[row * T + t] = 1;
         count += to - from;
       });
     }
     if (!count) return loss;
-    const term = tf.mul(tf.div(tf.sum(tf.mul(loss.forward.tokenLoss, tf.tensor1d(weights))), count), this.options.outcomeWeight) as tf.Scalar;
-    return { ...loss, terms: [...loss.terms, { name: "outcome", value: term }] };
+    return { ...loss, terms: [...loss.terms, { kind: "masked-nll", name: "outcome", weight: this.options.outcomeWeight, mask }] };
   }
 
   state(): AgenticState {
@@ -154,6 +153,7 @@ export class AgenticPlugin implements MtxPlugin {
 
 export const agenticPlugin: PluginDefinition<AgenticOptions> = {
   name: PLUGIN_NAME,
+  kind: "method",
   description: "Inject tool-use trajectories into a share of each batch on a schedule, with outcome conditioning and an outcome-conditioned loss",
   hooks: ["runStart", "transformBatch", "transformLoss", "stepEnd"],
   optionsSchema: schema,

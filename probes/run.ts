@@ -1,0 +1,56 @@
+/**
+ * Running one probe task against a model host: the host turns a ProbeTarget into a LanguageModel (a tfjs
+ * model in a worker thread, or the PyTorch engine's eval process), and models loaded from checkpoint
+ * directories are cached per host, so a suite loads each checkpoint once.
+ */
+import type { ProbeTarget } from "../core/engine/Engine.js";
+import type { LanguageModel } from "../core/engine/LanguageModel.js";
+import { ProbeError } from "../core/errors.js";
+import { ownEntry } from "../core/lookup.js";
+import type { ProbeTask } from "../core/pool/ProbePool.js";
+import { drift } from "./drift.js";
+import { PROBES } from "./index.js";
+import type { ProbeDefinition, ProbeResult } from "./types.js";
+
+export interface ModelHost {
+  /** A model for `target`; `cache` keeps checkpoint models loaded for later tasks. */
+  load(target: ProbeTarget): Promise<LanguageModel>;
+}
+
+/** A host that keeps checkpoint models loaded and builds weight snapshots fresh (the task disposes them). */
+export class CachingHost implements ModelHost {
+  private readonly cache = new Map<string, Promise<LanguageModel>>();
+
+  constructor(private readonly build: (target: ProbeTarget) => Promise<LanguageModel>) {}
+
+  load(target: ProbeTarget): Promise<LanguageModel> {
+    if (target.kind !== "checkpoint") return this.build(target);
+    let m = this.cache.get(target.dir);
+    if (!m) {
+      m = this.build(target);
+      this.cache.set(target.dir, m);
+      m.catch(() => this.cache.delete(target.dir));
+    }
+    return m;
+  }
+
+  /** Free every cached model. */
+  async close(): Promise<void> {
+    for (const m of this.cache.values()) await (await m.catch(() => undefined))?.dispose();
+    this.cache.clear();
+  }
+}
+
+const BUILTIN: Record<string, ProbeDefinition> = { ...PROBES, drift };
+
+/** Run `task` with models from `host`. */
+export async function runProbeTask(task: ProbeTask, host: ModelHost): Promise<ProbeResult> {
+  const probe = ownEntry(BUILTIN, task.probe);
+  if (!probe) throw new ProbeError(`unknown probe '${task.probe}': known probes are ${Object.keys(PROBES).join(", ")}`);
+  const model = await host.load(task.target);
+  try {
+    return await probe.run({ model, tokenizer: model.tokenizer, seed: task.seed, load: (t) => host.load(t) }, task.params ?? {});
+  } finally {
+    if (task.target.kind !== "checkpoint") await model.dispose();
+  }
+}
