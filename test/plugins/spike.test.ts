@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { createHooks } from "../../core/hooks.js";
-import { meanStd, SpikePlugin, type SpikeOptions } from "../../plugins/guardrails/spike.js";
+import { meanStd, SpikePlugin, spikePlugin, type SpikeOptions } from "../../plugins/guardrails/spike.js";
+import { validateOptions } from "../../plugins/registry.js";
 import { tinyRun } from "../helpers/trainer.js";
 
 const defaults: SpikeOptions = { window: 128, minSamples: 64, threshold: 6, signals: ["loss", "gradNorm", "updateNorm"], ladder: ["skip", "reduce-lr", "rollback"], cooldown: 25, lrFactor: 0.5, lrSteps: 50, maxRollbacks: 2, skipBefore: 2, resumeCheckSteps: 5, resumeThreshold: 4 };
@@ -69,5 +70,101 @@ describe("spike plugin in a run", () => {
     expect(summary).toMatchObject({ status: "halted", exitCode: 3, halt: { plugin: "spike" } });
     expect(summary.halt!.reason).toMatch(/rollback budget \(0\) is spent/);
     expect(decisions.some((d) => d.action === "inject")).toBe(true);
+  });
+});
+
+describe("the spike ladder with the shipped defaults", () => {
+  /** Drive the plugin's hooks as the trainer does, one step at a time. */
+  function harness(overrides: Partial<SpikeOptions> = {}) {
+    const options = { ...(validateOptions(spikePlugin, {}) as unknown as SpikeOptions), ...overrides };
+    const plugin = new SpikePlugin(options);
+    const warnings: string[] = [];
+    const trainer = { hooks: createHooks(), config: {}, runDir: ".", log: { info() {}, warn() {} }, rng: () => undefined, logMetrics() {}, defer() {}, warn: (_p: string, r: string) => warnings.push(r) };
+    plugin.apply(trainer as never);
+    let step = 0;
+    const run = (loss: number, gradNorm = 1, updateNorm = 0.01) => {
+      step++;
+      const ctx = { step, loss, totalLoss: loss, terms: {}, termDetails: {}, gradNorm, updateNorm, lr: 1e-3, skipped: false, sequenceLoss: new Float32Array(2), batch: { size: 2, seqLen: 1, inputs: new Int32Array(2), targets: new Int32Array(2), samples: [{ id: `s${step}a`, source: "x", documents: [], boundaries: [] }, { id: `s${step}b`, source: "x", documents: [], boundaries: [] }] } };
+      const before = trainer.hooks.shouldSkipStep.call(ctx as never);
+      if (before?.action === "skip" || before?.action === "halt") ctx.skipped = true;
+      trainer.hooks.stepEnd.call(ctx as never);
+      const after = before ? undefined : trainer.hooks.shouldHalt.call(ctx as never);
+      return { before, after, step };
+    };
+    // A calm window: losses around 3 with a small, fixed wobble (std ~0.0163), gradient norms around 1.
+    const calm = (n: number) => {
+      for (let i = 0; i < n; i++) run(3 + 0.02 * Math.sin(i), 1 + 0.02 * Math.cos(i), 0.01 + 0.0002 * Math.sin(i));
+    };
+    return { plugin, options, run, calm, warnings };
+  }
+
+  it("ships OLMo-core's window (128, active from 64, 6 sigma) and a rollback budget of 2", () => {
+    expect(harness().options).toMatchObject({ window: 128, minSamples: 64, threshold: 6, maxRollbacks: 2, ladder: ["skip", "reduce-lr", "rollback"], lrFactor: 0.5, lrSteps: 50, cooldown: 25 });
+  });
+
+  it("stays silent until 64 values are in the window, then flags a 6-sigma loss", () => {
+    const h = harness();
+    h.calm(63);
+    expect(h.run(10).before).toBeUndefined(); // 63 values: not active yet
+    const h2 = harness();
+    h2.calm(64);
+    expect(h2.run(3.05).before).toBeUndefined(); // ~3 sigma: a normal wobble
+    expect(h2.run(10).before).toMatchObject({ action: "skip", plugin: "spike" });
+  });
+
+  it("climbs skip -> halve the LR for 50 steps -> roll back skipping the offending samples -> halt when the budget is spent", () => {
+    const h = harness();
+    h.calm(100);
+    const v1 = h.run(10).before!;
+    expect(v1).toMatchObject({ action: "skip", evidence: { rung: 1, signal: "loss", threshold: 6 } });
+    expect((v1.evidence as { z: number }).z).toBeGreaterThan(6);
+    const v2 = h.run(10).before!;
+    expect(v2).toMatchObject({ action: "reduce-lr", lrFactor: 0.5, lrSteps: 50, evidence: { rung: 2 } });
+    const v3 = h.run(10);
+    expect(v3.before).toMatchObject({ action: "rollback", evidence: { rung: 3, rollbacksUsed: 0 } }); // used before this one
+    // The data window from skipBefore (2) steps before the streak began through this step is skipped.
+    const skipped = (v3.before as { skipSamples: string[] }).skipSamples;
+    for (const s of [99, 100, 101, 102, 103]) expect(skipped).toContain(`s${s}a`);
+    expect(skipped).not.toContain("s98a");
+    // The trainer restores the checkpoint's plugin state; the budget (what happened since) is kept.
+    const saved = h.plugin.state();
+    h.plugin.restore(saved, "rollback");
+    h.run(10);
+    h.run(10);
+    expect(h.run(10).before).toMatchObject({ action: "rollback", reason: expect.stringMatching(/rollback budget now spent/), evidence: { rollbacksUsed: 1 } });
+    h.plugin.restore(saved, "rollback");
+    expect(h.run(10).before).toMatchObject({ action: "skip" });
+    expect(h.run(10).before).toMatchObject({ action: "reduce-lr" });
+    expect(h.run(10).before).toMatchObject({ action: "halt", reason: expect.stringMatching(/the rollback budget \(2\) is spent/) });
+  });
+
+  it("skips a gradient-norm spike with a normal loss without climbing the ladder", () => {
+    const h = harness();
+    h.calm(100);
+    const g = h.run(3, 50).before!;
+    expect(g).toMatchObject({ action: "skip", reason: expect.stringMatching(/gradNorm .* \(loss normal: update skipped\)/), evidence: { signal: "gradNorm" } });
+    expect(h.run(3, 60).before).toMatchObject({ action: "skip" }); // again a skip, not a reduce-lr
+    expect(h.run(10).before).toMatchObject({ action: "skip", evidence: { rung: 1 } }); // the first loss spike starts at rung 1
+  });
+
+  it("starts a new streak after the cooldown (25 steps without a spike)", () => {
+    const h = harness();
+    h.calm(100);
+    expect(h.run(10).before).toMatchObject({ evidence: { rung: 1 } });
+    h.calm(10);
+    expect(h.run(10).before).toMatchObject({ evidence: { rung: 2 } }); // within the cooldown: the streak goes on
+    h.calm(26);
+    expect(h.run(10).before).toMatchObject({ evidence: { rung: 1 } });
+  });
+
+  it("an update-norm spike (the update already applied) can only roll back or halt: lower rungs warn and climb", () => {
+    const h = harness();
+    h.calm(100);
+    const a = h.run(3, 1, 5);
+    expect(a.before).toBeUndefined();
+    expect(a.after).toBeUndefined();
+    expect(h.warnings.at(-1)).toMatch(/update norm 5\.0000 is \d+\.\d sigma above the window mean \(spike 1 of a streak\)/);
+    expect(h.run(3, 1, 5).after).toBeUndefined();
+    expect(h.run(3, 1, 5).after).toMatchObject({ action: "rollback", evidence: { signal: "updateNorm", rung: 3 } });
   });
 });

@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { MtxPlugin } from "../../core/plugin.js";
-import { metricsCsv, readTensorboard, writeTensorboard } from "../../core/report/exports.js";
+import { crc32c, metricsCsv, readTensorboard, writeTensorboard } from "../../core/report/exports.js";
 import { compareReport, runReport } from "../../core/report/html.js";
 import { loadRun, type RunRecord } from "../../core/report/loadRun.js";
 import { addHoverTitles } from "../../core/report/render.js";
@@ -139,5 +139,13 @@ describe("reports escape everything a run wrote", () => {
 
   it("mtx compare", async () => {
     expectInert((await compareReport([evilRun("a"), evilRun("b")])).html);
+  });
+});
+
+describe("TensorBoard framing", () => {
+  it("computes CRC-32C (Castagnoli) by its published check value", () => {
+    // The check value of CRC-32C for the ASCII digits 1-9 (RFC 3720, B.4; the CRC catalogue's "check").
+    expect(crc32c(Buffer.from("123456789"))).toBe(0xe3069283);
+    expect(crc32c(new Uint8Array(32))).toBe(0x8a9136aa); // 32 zero bytes (RFC 3720, B.4)
   });
 });
