@@ -8,6 +8,8 @@ import { packageVersion } from "../core/paths.js";
 import * as backend from "./commands/backend.js";
 import * as config from "./commands/config.js";
 import * as data from "./commands/data.js";
+import * as doctor from "./commands/doctor.js";
+import * as guard from "./commands/guard.js";
 import * as gate from "./commands/gate.js";
 import * as merge from "./commands/merge.js";
 import * as report from "./commands/report.js";
@@ -68,7 +70,9 @@ try {
     .command(report.command)
     .command(compare.command)
     .command(plugins.command)
+    .command(guard.command)
     .command(backend.command)
+    .command(doctor.command)
     .demandCommand(1, "Name a command (see --help).")
     .recommendCommands()
     .strict()

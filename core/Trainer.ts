@@ -16,7 +16,7 @@ import type { Engine, EngineInfo } from "./engine/Engine.js";
 import { scoreRows } from "./engine/LanguageModel.js";
 import { ConfigError, describeError, ExitCodes, exitCodeFor, PluginError } from "./errors.js";
 import { createHooks, type EvalResult, type RunContext, type RunSummary, type StepContext, type StepMetrics, type TrainerHooks } from "./hooks.js";
-import { guardTaps } from "./interceptor.js";
+import { guardTaps, type TapGuard } from "./interceptor.js";
 import { adapterTargets, trainFlopsPerToken } from "./model/Transformer.js";
 import { learningRate, type ResolvedSchedule } from "./optim/schedules.js";
 import { packageVersion } from "./paths.js";
@@ -61,7 +61,7 @@ export class Trainer implements TrainerApi {
   private deferred: { step: number; work: Promise<unknown> }[] = [];
   /** Plugin numbers for the current step's line of metrics.jsonl. */
   private pluginMetrics: Record<string, number> = {};
-  private readonly tapErrors: { disabled: Set<string> };
+  private readonly tapErrors: TapGuard;
 
   // Set when train() starts.
   private run!: RunDir;
@@ -100,12 +100,7 @@ export class Trainer implements TrainerApi {
       state: this.state,
       policyOf,
       record: (d) => this.record(d),
-      pluginError: (error) => {
-        const policy = policyOf(error.plugin);
-        this.pluginErrorRecorded(error, policy);
-        if (policy === "halt") throw error;
-        if (policy === "disable") this.tapErrors.disabled.add(error.plugin);
-      },
+      pluginError: (error) => this.tapErrors.report(error),
       warn: (m) => this.log.warn(m),
       rollback: (samples) => this.rollback(samples),
     });
@@ -253,7 +248,7 @@ export class Trainer implements TrainerApi {
 
   private async prepare(): Promise<void> {
     this.start = prepareStart(this.config, { resume: !!this.options.resume, runDir: this.run, log: this.log });
-    this.engine = this.options.engine ?? (await createEngine(this.config));
+    this.engine = this.options.engine ?? (await createEngine(this.config, (l) => this.log.info(l)));
     const s = this.start;
     this.freeze = new FreezePlugin(s.model, this.config.freeze, { setFrozen: (names) => this.engine.setFrozen(names), record: (d) => this.record(d) });
     const initialFrozen = [...this.freeze.plan(s.resumeState?.step ?? 0).frozen];

@@ -25,17 +25,26 @@ interface Tap {
   fn: (...args: unknown[]) => unknown;
 }
 
-export function guardTaps(hooks: TrainerHooks, options: GuardOptions): { disabled: Set<string> } {
+export interface TapGuard {
+  /** Plugins the `disable` policy has switched off. */
+  disabled: Set<string>;
+  /** Applies a plugin's policy to an error found outside its taps (e.g. a verdict its hook does not allow). */
+  report(error: PluginError): void;
+}
+
+export function guardTaps(hooks: TrainerHooks, options: GuardOptions): TapGuard {
   const disabled = new Set<string>();
+  const report = (error: PluginError, policy = options.policyOf(error.plugin)): void => {
+    options.onError({ error, policy });
+    if (policy === "disable") disabled.add(error.plugin);
+    if (policy === "halt") throw error;
+  };
   for (const [hookName, hook] of Object.entries(hooks) as [HookName, TrainerHooks[HookName]][]) {
     // shutdown: every tap must run, so errors there are reported and swallowed whatever the policy.
     const isShutdown = hookName === "shutdown";
     const fail = (tap: Tap, cause: unknown): void => {
       const error = cause instanceof PluginError ? cause : new PluginError(tap.name, hookName, `plugin '${tap.name}' threw in hook '${hookName}': ${describeError(cause)}`, { cause });
-      const policy = isShutdown ? "warn" : options.policyOf(tap.name);
-      options.onError({ error, policy });
-      if (policy === "disable") disabled.add(tap.name);
-      if (policy === "halt") throw error;
+      report(error, isShutdown ? "warn" : options.policyOf(tap.name));
     };
     (hook as unknown as { intercept(i: object): void }).intercept({
       register(tap: Tap): Tap {
@@ -70,5 +79,5 @@ export function guardTaps(hooks: TrainerHooks, options: GuardOptions): { disable
       },
     });
   }
-  return { disabled };
+  return { disabled, report };
 }

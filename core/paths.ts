@@ -22,6 +22,8 @@ export const BUNDLED_BASE = join(PACKAGE_ROOT, "fixtures", "base");
 export const BUNDLED_TOKENIZER = join(BUNDLED_BASE, "tokenizer.json");
 /** The compiled probe worker that piscina threads load (workers run JavaScript, never the TS sources). */
 export const PROBE_WORKER = join(PACKAGE_ROOT, "dist", "probes", "worker.js");
+/** The compiled probe runner, for probes of models in other processes (they run on the main thread). */
+export const PROBE_RUNNER = join(PACKAGE_ROOT, "dist", "probes", "run.js");
 /** The compiled data-parallel replica (core/parallel/worker.ts). */
 export const GRADIENT_WORKER = join(PACKAGE_ROOT, "dist", "core", "parallel", "worker.js");
 

@@ -40,6 +40,10 @@ export interface TrainArgs {
   loraAlpha?: number;
   loraTargets?: string;
   threads?: number;
+  engine?: string;
+  nproc?: number;
+  device?: string;
+  strategy?: string;
   json?: boolean;
 }
 
@@ -70,6 +74,13 @@ export function flagsToConfig(a: TrainArgs): RunConfig {
   if (a.resetOptimizer) c.resetOptimizer = true;
   if (a.inject !== undefined) c.inject = list(a.inject);
   if (a.threads !== undefined) c.parallel = { threads: a.threads };
+  if (a.engine !== undefined || a.nproc !== undefined || a.device !== undefined || a.strategy !== undefined) {
+    c.engine = {};
+    if (a.engine !== undefined) c.engine.type = a.engine as "tfjs";
+    if (a.nproc !== undefined) c.engine.nproc = a.nproc;
+    if (a.device !== undefined) c.engine.device = a.device as "auto";
+    if (a.strategy !== undefined) c.engine.strategy = a.strategy as "auto";
+  }
   if (a.context !== undefined || a.ropeType !== undefined || a.ropeBase !== undefined || a.ropeFactor !== undefined) {
     const rope: NonNullable<RunConfig["context"]>["rope"] = {};
     if (a.ropeType !== undefined) rope.type = a.ropeType as "none";
@@ -180,7 +191,11 @@ export const command: CommandModule<object, TrainArgs> = {
       .option("out", { type: "string", describe: "Run directory", defaultDescription: String(schemaDefault("out")) })
       .option("from", { type: "string", describe: "Checkpoint to start from ('bundled', a directory, or 'none' for a random init)", defaultDescription: String(schemaDefault("from")) })
       .option("resume", { type: "boolean", describe: "Continue the run in --out from its latest checkpoint", default: false })
-      .option("backend", { type: "string", choices: ["auto", "wasm", "cpu", "tensorflow", "tensorflow-gpu"], describe: "TensorFlow.js backend", defaultDescription: String(schemaDefault("backend")) })
+      .option("engine", { type: "string", choices: ["tfjs", "torch"], describe: "Engine holding the tensors: TensorFlow.js in this process, or PyTorch on torchrun (docs/engines.md)", defaultDescription: String(schemaDefault("engine.type")) })
+      .option("nproc", { type: "number", describe: "torch: processes on this machine (torchrun --nproc_per_node)", defaultDescription: String(schemaDefault("engine.nproc")) })
+      .option("device", { type: "string", choices: ["auto", "cpu", "cuda"], describe: "torch: device", defaultDescription: String(schemaDefault("engine.device")) })
+      .option("strategy", { type: "string", choices: ["auto", "ddp", "fsdp"], describe: "torch: DistributedDataParallel or FullyShardedDataParallel (auto: ddp with more than one process)", defaultDescription: String(schemaDefault("engine.strategy")) })
+      .option("backend", { type: "string", choices: ["auto", "wasm", "cpu", "tensorflow", "tensorflow-gpu"], describe: "tfjs: TensorFlow.js backend", defaultDescription: String(schemaDefault("backend")) })
       .option("threads", { type: "number", describe: "Data-parallel training threads (gradient shards on worker threads)", defaultDescription: String(schemaDefault("parallel.threads")) })
       .option("checkpoint-every", { type: "number", describe: "Save a checkpoint every N steps (0: only at the end)", defaultDescription: String(schemaDefault("checkpoint.every")) })
       .option("eval-every", { type: "number", describe: "Held-out evaluation every N steps (0: only at the end)", defaultDescription: String(schemaDefault("eval.every")) })

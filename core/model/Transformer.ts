@@ -388,7 +388,8 @@ export function foldAdapters(config: ModelConfig, weights: Map<string, Float32Ar
   return { config: plain, weights: out };
 }
 
-function initialValues(spec: ParamSpec, rng: Rng): Float32Array {
+/** The initial values of a parameter: N(0, std) from `rng`, norm gains at 1, zero where std is 0. */
+export function initialValues(spec: ParamSpec, rng: Rng): Float32Array {
   const n = spec.shape.reduce((a, b) => a * b, 1);
   const data = new Float32Array(n);
   if (spec.kind === "norm") data.fill(1);

@@ -24,8 +24,8 @@ export function mtx(args: string[], opts: { cwd?: string; env?: Record<string, s
 }
 
 /** Start the CLI without waiting; the caller kills or awaits it. */
-export function mtxAsync(args: string[], opts: { cwd?: string } = {}) {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd ?? ROOT, env: { ...process.env, NO_COLOR: "1" }, stdio: ["ignore", "pipe", "pipe"] });
+export function mtxAsync(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}) {
+  const child = spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd ?? ROOT, env: { ...process.env, NO_COLOR: "1", ...opts.env }, stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
   let stderr = "";
   child.stdout.on("data", (d) => (stdout += d));
@@ -54,3 +54,8 @@ export function tinyConfig(extra: Record<string, unknown> = {}): Record<string, 
     ...extra,
   };
 }
+
+/** mtx's Python (the test set-up installs it), for tests that run Python scripts against mtx. */
+export const PYTHON = join(process.env.MTX_VENV ?? join(ROOT, ".venv"), "bin", "python");
+/** The engine's Python package, for PYTHONPATH. */
+export const TORCH_PACKAGE = join(ROOT, "core", "torch");

@@ -1,4 +1,6 @@
-// Builds dist/ once so end-to-end tests run the same CLI users get from `npm ci`.
+// Builds dist/ once so end-to-end tests run the same CLI users get from `npm ci`, builds the test recipes'
+// mixtures once, and makes sure mtx's Python environment (torch and the libraries the tests check against:
+// transformers, gguf, lm-eval, tensorboard) is installed: the first `npm test` on a machine installs it.
 import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
@@ -9,4 +11,5 @@ export default function setup(): void {
   // Build the bundled and the tiny test recipes' mixtures once, so parallel test files and probe workers
   // read them from the cache instead of each building them.
   execFileSync(process.execPath, ["-e", "const p = await import('./dist/core/data/pipeline.js'); p.prepareMixture('bundled'); p.prepareMixture('test/fixtures/tiny-recipe.json');", "--input-type=module"], { cwd: root, stdio: "inherit" });
+  execFileSync(process.execPath, [join(root, "dist", "cli", "bin.js"), "doctor", "--install", "--tests"], { cwd: root, stdio: "inherit" });
 }

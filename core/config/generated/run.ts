@@ -91,6 +91,10 @@ export interface EngineConfig {
    * torch: seconds a request may take before the engine counts as hung (a dead or stuck rank ends the run with exit 6).
    */
   timeoutSec?: number;
+  /**
+   * torch: mtx starts torchrun on this machine, or waits for ranks you start (many machines: torchrun ... -m mtx_torch.engine --connect SOCKET on every node, rank 0 on this one; the socket is $MTX_ENGINE_SOCKET or printed).
+   */
+  launch?: "torchrun" | "external";
 }
 /**
  * Data-parallel training on worker threads (wasm runs one thread per engine under Node).
