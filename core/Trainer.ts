@@ -12,7 +12,7 @@ import { buildRunData, labelledRows, type RunData } from "./data/pipeline.js";
 import { sourceName } from "./data/sources/catalog.js";
 import type { Tokenizer } from "./data/tokenizer/Tokenizer.js";
 import { createEngine } from "./engine/index.js";
-import type { Engine, EngineInfo } from "./engine/Engine.js";
+import type { Engine, EngineInfo, ProcessMemory } from "./engine/Engine.js";
 import { scoreRows } from "./engine/LanguageModel.js";
 import { ConfigError, describeError, ExitCodes, exitCodeFor, PluginError } from "./errors.js";
 import { createHooks, type EvalResult, type RunContext, type RunSummary, type StepContext, type StepMetrics, type TrainerHooks } from "./hooks.js";
@@ -147,7 +147,8 @@ export class Trainer implements TrainerApi {
     let halt: Halt | undefined;
     let lastEval: EvalResult | undefined;
     let lastCheckpoint: string | undefined;
-    const summarize = (exitCode: number, error?: unknown) => this.summary(status, exitCode, started, { halt, lastEval, lastCheckpoint, error });
+    let peakMemory: ProcessMemory[] | undefined;
+    const summarize = (exitCode: number, error?: unknown) => this.summary(status, exitCode, started, { halt, lastEval, lastCheckpoint, error, peakMemory });
     try {
       await this.prepare();
       await this.hooks.runStart.promise(this.runContext());
@@ -180,6 +181,7 @@ export class Trainer implements TrainerApi {
         if (!lastCheckpoint?.endsWith(stepDirName(this.state.step))) lastCheckpoint = await this.checkpoint(this.guardrailTag());
         this.log.warn(`${this.stopSignal}: saved ${lastCheckpoint}; continue with --resume`);
       } else status = "completed";
+      peakMemory = await this.engine.peakMemory();
       const exitCode = status === "halted" ? ExitCodes.halted : status === "interrupted" ? (this.stopSignal === "SIGINT" ? ExitCodes.interrupted : ExitCodes.terminated) : ExitCodes.ok;
       const summary = summarize(exitCode);
       this.run.writeJson("summary.json", summary);
@@ -482,7 +484,7 @@ export class Trainer implements TrainerApi {
 
   // ---------------------------------------------------------------- the end
 
-  private summary(status: RunStatus, exitCode: number, started: number, o: { halt?: Halt; lastEval?: EvalResult; lastCheckpoint?: string; error?: unknown }): RunSummary {
+  private summary(status: RunStatus, exitCode: number, started: number, o: { halt?: Halt; lastEval?: EvalResult; lastCheckpoint?: string; error?: unknown; peakMemory?: ProcessMemory[] }): RunSummary {
     const p = this.state.progress;
     const engine = this.engineInfo ? `${this.engineInfo.kind}: ${this.engineInfo.description}` : "none";
     return {
@@ -511,6 +513,7 @@ export class Trainer implements TrainerApi {
       trainableParams: this.freeze?.trainableParams,
       base: this.state.baseCompute,
       kernels: this.engineInfo?.kernels,
+      peakMemory: o.peakMemory,
     };
   }
 

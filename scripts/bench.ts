@@ -10,19 +10,21 @@
  * threads (each measured twice in alternating order, means compared), checkpoint save/load time against
  * size, and peak memory. Each config runs on the plain wasm kernels (when the native ones are built, as the
  * baseline they are measured against), then with the native kernels on one replica (their threads on
- * every core) and on 2 data-parallel replicas (a core each).
- * Options: --steps N (timed steps, default 12), --overhead-steps N, --throughput-only.
+ * every core) and on 2 data-parallel replicas (a core each). The PyTorch engine's figures (harness cost
+ * against the peer, 2 DDP processes, a 155 M-parameter model) come from bench-torch.ts; the peer runs on
+ * the engine's torch (mtx's virtual environment), 2 threads, its best setting on 2 cores.
+ * Options: --steps N (timed steps, default 12), --overhead-steps N, --big-steps N, --throughput-only
+ * (the throughput tables only), --torch-only (the PyTorch engine's figures only).
  */
-import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { validateConfig } from "../core/config/loadConfig.js";
 import type { StepMetrics } from "../core/hooks.js";
 import { initBackend } from "../core/backend.js";
 import { nativeStatus, useNativeKernels } from "../core/native/kernels.js";
 import { loadCheckpoint, saveCheckpoint, type CheckpointState } from "../core/checkpoint/Checkpoint.js";
-import { trainFlopsPerToken, Transformer } from "../core/model/Transformer.js";
+import { Transformer } from "../core/model/Transformer.js";
 import { createRng } from "../core/rng.js";
 import { BUNDLED_BASE, PACKAGE_ROOT, PROBE_WORKER } from "../core/paths.js";
 import { PiscinaProbePool } from "../core/pool/PiscinaProbePool.js";
@@ -32,18 +34,9 @@ import { PROBES } from "../probes/index.js";
 import { Trainer } from "../core/Trainer.js";
 import type { MtxPlugin } from "../core/plugin.js";
 import { resolvePlugins } from "../plugins/registry.js";
+import { benchTorch, enginePython, mtxLoop, printTorch, shapeLabel, torchPeer, type LoopResult, type PeerResult, type Shape } from "./bench-torch.js";
 
-interface BenchConfig {
-  name: string;
-  dModel: number;
-  nLayers: number;
-  nHeads: number;
-  seqLen: number;
-  batch: number;
-  vocab: number;
-}
-
-const CONFIGS: BenchConfig[] = [
+const CONFIGS: Shape[] = [
   { name: "default", dModel: 128, nLayers: 4, nHeads: 4, seqLen: 128, batch: 8, vocab: 2048 },
   { name: "larger", dModel: 256, nLayers: 6, nHeads: 8, seqLen: 256, batch: 8, vocab: 2048 },
 ];
@@ -53,57 +46,8 @@ const arg = (name: string, fallback: string) => {
 };
 const timedSteps = Number(arg("steps", "12"));
 const throughputOnly = process.argv.includes("--throughput-only");
+const torchOnly = process.argv.includes("--torch-only");
 const warmup = 3;
-
-/** Peak resident memory (MB) while `work` runs, sampled every 50 ms. */
-async function peakRss<T>(work: () => Promise<T>): Promise<{ value: T; peakRssMb: number }> {
-  let peak = process.memoryUsage().rss;
-  const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
-  try {
-    const value = await work();
-    peak = Math.max(peak, process.memoryUsage().rss);
-    return { value, peakRssMb: Math.round(peak / 2 ** 20) };
-  } finally {
-    clearInterval(timer);
-  }
-}
-
-async function mtxThroughput(c: BenchConfig, workers = 1) {
-  const out = mkdtempSync(join(tmpdir(), "mtx-bench-"));
-  const config = validateConfig({
-    from: null,
-    backend: "auto",
-    steps: warmup + timedSteps,
-    out,
-    model: { dModel: c.dModel, nLayers: c.nLayers, nHeads: c.nHeads, contextLength: c.seqLen },
-    data: { batchSize: c.batch },
-    eval: { every: 0, batches: 1 },
-    checkpoint: { every: 0 },
-    ...(workers > 1 ? { parallel: { threads: workers } } : {}),
-  });
-  const trainer = new Trainer(config, []);
-  const { value: summary, peakRssMb } = await peakRss(() => trainer.train());
-  const metrics = readFileSync(join(out, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as StepMetrics);
-  const timed = metrics.slice(warmup);
-  const meanMs = timed.reduce((a, m) => a + m.stepTimeMs, 0) / timed.length;
-  const tokens = c.batch * c.seqLen;
-  const flopsPerStep = tokens * trainFlopsPerToken({ vocabSize: c.vocab, dModel: c.dModel, nLayers: c.nLayers, nHeads: c.nHeads, contextLength: c.seqLen, ropeBase: 1e4, qkNorm: false, zLoss: 0, tiedEmbeddings: false, normEps: 1e-5, initStd: 0.02 }, c.seqLen);
-  return { backend: summary.backend, kernels: summary.kernels, stepMeanMs: meanMs, tokPerS: tokens / (meanMs / 1000), gflops: flopsPerStep / (meanMs / 1000) / 1e9, peakRssMb };
-}
-
-function torchPeer(c: BenchConfig): { tokPerS: number; gflops: number; torch: string } | { unavailable: string } {
-  const script = resolve(PACKAGE_ROOT, "..", "shared", "peers", "torch_gpt.py");
-  if (!existsSync(script)) return { unavailable: `peer script not found at ${script}` };
-  const py = ["/usr/bin/python3", "python3"].find((p) => spawnSync(p, ["-c", "import torch"], { stdio: "ignore" }).status === 0);
-  if (!py) return { unavailable: "PyTorch is not installed (apt-get install -y python3-torch libopenblas0-pthread)" };
-  const r = spawnSync(py, [script, "--threads", "1", "--d", String(c.dModel), "--layers", String(c.nLayers), "--heads", String(c.nHeads), "--seq", String(c.seqLen), "--batch", String(c.batch), "--vocab", String(c.vocab), "--steps", String(timedSteps)], {
-    encoding: "utf8",
-    env: { ...process.env, OPENBLAS_NUM_THREADS: "2" },
-  });
-  if (r.status !== 0) return { unavailable: `peer failed: ${r.stderr.trim().split("\n").pop()}` };
-  const j = JSON.parse(r.stdout.trim().split("\n").pop()!) as { tokPerS: number; gflops: number; torch: string };
-  return j;
-}
 
 /** Mean step time (ms) of the default run from the bundled base with the given plugins. */
 async function stepTime(plugins: MtxPlugin[], steps: number): Promise<number> {
@@ -118,40 +62,41 @@ async function stepTime(plugins: MtxPlugin[], steps: number): Promise<number> {
 const rows: Record<string, unknown>[] = [];
 await initBackend("auto");
 const native = nativeStatus();
-for (const c of CONFIGS) {
-  const label = `V${c.vocab} D${c.dModel} L${c.nLayers} H${c.nHeads} T${c.seqLen} B${c.batch}`;
+const py = enginePython();
+for (const c of torchOnly ? [] : CONFIGS) {
+  const label = shapeLabel(c);
   // The plain wasm kernels first (the native ones off), as the baseline the native kernels are measured against.
-  let plain: Awaited<ReturnType<typeof mtxThroughput>> | undefined;
+  let plain: LoopResult | undefined;
   if (native.active) {
     process.stderr.write(`bench ${c.name} (${label}): mtx, plain wasm kernels...\n`);
     useNativeKernels(false);
-    plain = await mtxThroughput(c, 1);
+    plain = await mtxLoop(c, { warmup, steps: timedSteps });
     useNativeKernels(true);
   }
   process.stderr.write(`bench ${c.name} (${label}): mtx, 1 replica (native kernels on every core)...\n`);
-  const m1 = await mtxThroughput(c, 1);
+  const m1 = await mtxLoop(c, { warmup, steps: timedSteps });
   process.stderr.write(`bench ${c.name} (${label}): mtx, 2 data-parallel replicas (a core each)...\n`);
-  const m2 = await mtxThroughput(c, 2);
+  const m2 = await mtxLoop(c, { warmup, steps: timedSteps, parallel: { threads: 2 } });
   process.stderr.write(`bench ${c.name} (${label}): PyTorch peer...\n`);
-  const p = torchPeer(c);
+  const p: PeerResult = "python" in py ? torchPeer(py.python, c, { steps: timedSteps, threads: 2 }) : py;
   const peer = "tokPerS" in p ? p.tokPerS : null;
   rows.push({
     config: c.name,
     shape: label,
-    mtxBackend: m1.backend,
+    mtxBackend: m1.engine,
     plainWasmTokPerS: plain ? Math.round(plain.tokPerS) : null,
     plainWasmGflops: plain ? +plain.gflops.toFixed(2) : null,
     nativeSpeedup: plain ? +(m1.tokPerS / plain.tokPerS).toFixed(2) : null,
     kernels: m2.kernels,
     mtxTokPerS: Math.round(m1.tokPerS),
     mtxGflops: +m1.gflops.toFixed(2),
-    mtxPeakRssMb: m1.peakRssMb,
+    mtxPeakRssMb: m1.peakMemory[0]?.peakRssMb,
     mtx2TokPerS: Math.round(m2.tokPerS),
     mtx2Gflops: +m2.gflops.toFixed(2),
-    mtx2PeakRssMb: m2.peakRssMb,
+    mtx2PeakRssMb: m2.peakMemory[0]?.peakRssMb,
     peerTokPerS: peer,
     peerGflops: "gflops" in p ? +p.gflops.toFixed(2) : null,
-    peer: "tokPerS" in p ? `torch ${p.torch}` : p.unavailable,
+    peer: "tokPerS" in p ? `torch ${p.torch}, ${p.threads} threads` : p.unavailable,
     ratio: peer ? +(m1.tokPerS / peer).toFixed(3) : null,
     ratio2: peer ? +(m2.tokPerS / peer).toFixed(3) : null,
   });
@@ -168,8 +113,10 @@ function printThroughput(): void {
   }
   for (const r of rows) console.log(`  ${r.config}: mtx on ${r.mtxBackend}, peak RSS ${r.mtxPeakRssMb} MB (1 replica) / ${r.mtx2PeakRssMb} MB (2 replicas); native kernels ${r.nativeSpeedup ? `${r.nativeSpeedup}x plain wasm` : `off (${native.reason})`}; peer: ${r.peer}`);
 }
-if (throughputOnly) {
-  printThroughput();
+const torch = await benchTorch(CONFIGS, { warmup, steps: timedSteps, bigSteps: Number(arg("big-steps", "4")), rounds: 2 });
+if (throughputOnly || torchOnly) {
+  if (!torchOnly) printThroughput();
+  printTorch(torch);
   process.exit(0);
 }
 
@@ -229,9 +176,10 @@ for (let i = 0; i < 2; i++) {
 const suiteTimes: Record<string, number> = { workers1: +mean(suiteRuns.workers1!).toFixed(1), workers2: +mean(suiteRuns.workers2!).toFixed(1) };
 
 printThroughput();
+printTorch(torch);
 for (const c of checkpointRows) console.log(`checkpoint ${c.config}: ${c.megabytes} MB saved in ${c.saveMs} ms (${c.saveMBps} MB/s), loaded and verified in ${c.loadMs} ms (${c.loadMBps} MB/s)`);
 console.log(`probe suite ci (base vs itself): ${suiteTimes.workers1} s with 1 worker, ${suiteTimes.workers2} s with 2 workers (speed-up ${(suiteTimes.workers1! / suiteTimes.workers2!).toFixed(2)}x)`);
 console.log(`harness overhead (default run, ${overhead.steps} steps): step ${overhead.stepMsOff} ms without plugins, ${overhead.stepMsOn} ms with drift,spike: ratio ${overhead.ratio} (${((overhead.ratio - 1) * 100).toFixed(1)}%)`);
 mkdirSync(join(PACKAGE_ROOT, "bench"), { recursive: true });
-writeFileSync(join(PACKAGE_ROOT, "bench", "results.json"), JSON.stringify({ date: new Date().toISOString(), timedSteps, rows, overhead, probeSuiteSeconds: suiteTimes, probeSuiteRuns: suiteRuns, checkpoints: checkpointRows }, null, 2) + "\n");
+writeFileSync(join(PACKAGE_ROOT, "bench", "results.json"), JSON.stringify({ date: new Date().toISOString(), timedSteps, rows, torch, overhead, probeSuiteSeconds: suiteTimes, probeSuiteRuns: suiteRuns, checkpoints: checkpointRows }, null, 2) + "\n");
 console.log(`wrote bench/results.json`);

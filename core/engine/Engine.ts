@@ -12,6 +12,7 @@
  *   model / loadModel(dir)      the live model and frozen references, as LanguageModels (scoring, decoding)
  *   snapshot()                  where an off-loop probe reads the current weights
  *   probePool()                 where probes and drift run off the step loop
+ *   peakMemory()                peak resident memory of each process doing the tensor work
  *   close()
  *
  * Two engines implement it: `tfjs` (engine/tfjs, in this process, the default) and `torch` (engine/torch:
@@ -57,6 +58,14 @@ export interface EngineInfo {
 /** Where a probe reads a model: weights in memory (they move to a worker) or a checkpoint directory. */
 export type ProbeTarget = { kind: "weights"; config: ModelConfig; weights: Record<string, Float32Array>; tokenizerJson: unknown } | { kind: "checkpoint"; dir: string };
 
+/** Peak memory of one process of an engine, for summary.json and the benchmarks. */
+export interface ProcessMemory {
+  process: string;
+  peakRssMb: number;
+  /** Peak CUDA allocation, on a GPU. */
+  peakCudaMb?: number;
+}
+
 export interface Engine {
   readonly kind: EngineKind;
   start(spec: EngineStart): Promise<EngineInfo>;
@@ -75,5 +84,11 @@ export interface Engine {
   snapshot(): Promise<ProbeTarget>;
   /** A pool that runs probes off the step loop on this engine's kind of model. */
   probePool(): ProbePool;
+  peakMemory(): Promise<ProcessMemory[]>;
   close(): Promise<void>;
+}
+
+/** This process's peak resident memory (the tfjs engine's tensors live here, worker threads included). */
+export function nodeMemory(): ProcessMemory {
+  return { process: "mtx (node)", peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024) };
 }

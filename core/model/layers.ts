@@ -10,7 +10,7 @@
  *
  * With the native kernels (core/native) every MatMul layout is fast, so the transposes are passed as MatMul
  * flags instead of being materialised; attention, RMSNorm, GELU and cross-entropy each run as one fused
- * kernel forward and one backward. test/core/native.test.ts checks each against the formulation here.
+ * kernel forward and one backward (SwiGLU's gate too). test/core/native.test.ts checks each against the formulation here.
  */
 import * as tf from "@tensorflow/tfjs";
 import {
@@ -23,6 +23,8 @@ import {
   nativeKernelsActive,
   RMSNORM_GRAD_KERNEL,
   RMSNORM_KERNEL,
+  SWIGLU_GRAD_KERNEL,
+  SWIGLU_KERNEL,
   XENT_GRAD_KERNEL,
   XENT_KERNEL,
 } from "../native/kernels.js";
@@ -120,6 +122,18 @@ export function geluTanh<T extends tf.Tensor>(x: T): T {
     const inner = tf.mul(c, tf.add(x, tf.mul(0.044715, tf.mul(tf.mul(x, x), x))));
     return tf.mul(tf.mul(0.5, x), tf.add(1, tf.tanh(inner))) as T;
   });
+}
+
+/** SwiGLU's gated product silu(gate) * up (Shazeer 2020), the Llama MLP's middle: down(silu(gate x) * up x). */
+export function swiglu<T extends tf.Tensor>(gate: T, up: T): T {
+  if (nativeKernelsActive()) {
+    const f = customOp(2, ([g, u], save) => {
+      save([g!, u!]);
+      return { value: tf.engine().runKernel(SWIGLU_KERNEL, { g: g!, u: u! }, {}) as tf.Tensor, gradFunc: (dy, [gs, us]) => tf.engine().runKernel(SWIGLU_GRAD_KERNEL, { g: gs!, u: us!, dy }, {}) as tf.Tensor[] };
+    });
+    return f(gate, up) as T;
+  }
+  return tf.tidy(() => tf.mul(tf.mul(gate, tf.sigmoid(gate)), up) as T);
 }
 
 /**

@@ -175,7 +175,7 @@ static void attention_backward(int B, int T, int H, int hd, float scale, const f
   }
 }
 
-/* ---- fused elementwise layers: GELU (tanh form), RMSNorm, cross-entropy ---- */
+/* ---- fused elementwise layers: GELU (tanh form), SwiGLU's gate, RMSNorm, cross-entropy ---- */
 
 #define GELU_C 0.7978845608028654f /* sqrt(2/pi) */
 #define GELU_A 0.044715f
@@ -192,6 +192,23 @@ static void gelu_backward(size_t n, const float *x, const float *dy, float *dx) 
     float v = x[i];
     float t = tanhf(GELU_C * (v + GELU_A * v * v * v));
     dx[i] = dy[i] * (0.5f * (1.f + t) + 0.5f * v * (1.f - t * t) * GELU_C * (1.f + 3.f * GELU_A * v * v));
+  }
+}
+
+/* SwiGLU's gated product y = silu(g) * u = g * sigmoid(g) * u, and its gradients. */
+static void swiglu_forward(size_t n, const float *g, const float *u, float *y) {
+  for (size_t i = 0; i < n; i++) {
+    float v = g[i];
+    y[i] = v / (1.f + expf(-v)) * u[i];
+  }
+}
+
+static void swiglu_backward(size_t n, const float *g, const float *u, const float *dy, float *dg, float *du) {
+  for (size_t i = 0; i < n; i++) {
+    float v = g[i];
+    float s = 1.f / (1.f + expf(-v));
+    du[i] = dy[i] * v * s;
+    dg[i] = dy[i] * u[i] * s * (1.f + v * (1.f - s));
   }
 }
 
@@ -452,6 +469,32 @@ static napi_value js_gelu_grad(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* swiglu(g, u, y) and swigluGrad(g, u, dy, dg, du) */
+static napi_value js_swiglu(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  float *t[3];
+  size_t len[3];
+  if (argc != 3 || !f32_args(env, argv, 0, 3, t, len)) return NULL;
+  if (len[1] < len[0] || len[2] < len[0]) return range_error(env, "mtx native kernels: swiglu operands differ in length");
+  swiglu_forward(len[0], t[0], t[1], t[2]);
+  return NULL;
+}
+
+static napi_value js_swiglu_grad(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  float *t[5];
+  size_t len[5];
+  if (argc != 5 || !f32_args(env, argv, 0, 5, t, len)) return NULL;
+  for (int i = 1; i < 5; i++)
+    if (len[i] < len[0]) return range_error(env, "mtx native kernels: swigluGrad operands differ in length");
+  swiglu_backward(len[0], t[0], t[1], t[2], t[3], t[4]);
+  return NULL;
+}
+
 /* rmsNorm(d, eps, x, g, y, r) */
 static napi_value js_rmsnorm(napi_env env, napi_callback_info info) {
   size_t argc = 6;
@@ -645,6 +688,8 @@ NAPI_MODULE_INIT() {
       {"attention", NULL, js_attention, NULL, NULL, NULL, napi_default, NULL},
       {"gelu", NULL, js_gelu, NULL, NULL, NULL, napi_default, NULL},
       {"geluGrad", NULL, js_gelu_grad, NULL, NULL, NULL, napi_default, NULL},
+      {"swiglu", NULL, js_swiglu, NULL, NULL, NULL, napi_default, NULL},
+      {"swigluGrad", NULL, js_swiglu_grad, NULL, NULL, NULL, napi_default, NULL},
       {"rmsNorm", NULL, js_rmsnorm, NULL, NULL, NULL, napi_default, NULL},
       {"rmsNormGrad", NULL, js_rmsnorm_grad, NULL, NULL, NULL, napi_default, NULL},
       {"crossEntropy", NULL, js_xent, NULL, NULL, NULL, napi_default, NULL},

@@ -20,6 +20,8 @@ interface Addon {
   attentionGrad(B: number, T: number, H: number, hd: number, scale: number, q: Float32Array, k: Float32Array, v: Float32Array, probs: Float32Array, dout: Float32Array, dq: Float32Array, dk: Float32Array, dv: Float32Array): void;
   gelu(x: Float32Array, y: Float32Array): void;
   geluGrad(x: Float32Array, dy: Float32Array, dx: Float32Array): void;
+  swiglu(g: Float32Array, u: Float32Array, y: Float32Array): void;
+  swigluGrad(g: Float32Array, u: Float32Array, dy: Float32Array, dg: Float32Array, du: Float32Array): void;
   rmsNorm(d: number, eps: number, x: Float32Array, g: Float32Array, y: Float32Array, r: Float32Array): void;
   rmsNormGrad(d: number, x: Float32Array, g: Float32Array, r: Float32Array, dy: Float32Array, dx: Float32Array, dg: Float32Array): void;
   crossEntropy(v: number, logits: Float32Array, targets: Int32Array, loss: Float32Array, lse: Float32Array): void;
@@ -50,6 +52,8 @@ export const ATTENTION_KERNEL = "MtxCausalAttention";
 export const ATTENTION_GRAD_KERNEL = "MtxCausalAttentionGrad";
 export const GELU_KERNEL = "MtxGelu";
 export const GELU_GRAD_KERNEL = "MtxGeluGrad";
+export const SWIGLU_KERNEL = "MtxSwiglu";
+export const SWIGLU_GRAD_KERNEL = "MtxSwigluGrad";
 export const RMSNORM_KERNEL = "MtxRmsNorm";
 export const RMSNORM_GRAD_KERNEL = "MtxRmsNormGrad";
 export const XENT_KERNEL = "MtxCrossEntropy";
@@ -162,6 +166,19 @@ const ADDED: Record<string, AddedKernel> = {
     const dx = out(x!.shape);
     lib.geluGrad(f32(x!), f32(dy!), f32(dx));
     return [dx];
+  },
+  /** gate, up -> silu(gate) * up. */
+  [SWIGLU_KERNEL]: ({ g, u }, _a, out, f32, _i32, lib) => {
+    const y = out(g!.shape);
+    lib.swiglu(f32(g!), f32(u!), f32(y));
+    return [y];
+  },
+  /** gate, up, dy -> dgate, dup. */
+  [SWIGLU_GRAD_KERNEL]: ({ g, u, dy }, _a, out, f32, _i32, lib) => {
+    const dg = out(g!.shape);
+    const du = out(g!.shape);
+    lib.swigluGrad(f32(g!), f32(u!), f32(dy!), f32(dg), f32(du));
+    return [dg, du];
   },
   /** x [..., d], g [d]; attrs eps -> y [..., d], r [...] (the inverse RMS of each row). */
   [RMSNORM_KERNEL]: ({ x, g }, { eps }, out, f32, _i32, lib) => {

@@ -6,6 +6,7 @@
  *   probes.jsonl     ProbeRecord per in-training probe measurement
  *   summary.json     RunSummary
  */
+import type { ProcessMemory } from "../engine/Engine.js";
 import type { VerdictRecord } from "../plugin.js";
 
 /** One line of metrics.jsonl: what one step measured. */
@@ -115,6 +116,8 @@ export interface RunSummary {
   base?: { tokens: number; flops: number };
   /** How each part computes (kernels, device, processes). */
   kernels?: Record<string, string | number>;
+  /** Peak resident memory of each process that did the run's tensor work (mtx itself, torch ranks). */
+  peakMemory?: ProcessMemory[];
 }
 
 /**

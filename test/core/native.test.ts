@@ -10,7 +10,7 @@ import { cpSync, existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { initBackend } from "../../core/backend.js";
-import { causalAttention, crossEntropy, embedding, fusedCausalAttention, geluTanh, rmsNorm } from "../../core/model/layers.js";
+import { causalAttention, crossEntropy, embedding, fusedCausalAttention, geluTanh, rmsNorm, swiglu } from "../../core/model/layers.js";
 import { nativeKernelsActive, nativeStatus, reserveCores, useNativeKernels } from "../../core/native/kernels.js";
 import { availableParallelism } from "node:os";
 import { AdamW } from "../../core/optim/AdamW.js";
@@ -37,7 +37,7 @@ describe.skipIf(process.env.MTX_NATIVE === "0")("native kernels", () => {
     const s = nativeStatus();
     expect(s.reason).toBeUndefined();
     expect(s.active).toBe(true);
-    expect(s.kernels).toEqual(["BatchMatMul", "Tanh", "Exp", "Identity", "Cast", "MtxCausalAttention", "MtxGelu", "MtxRmsNorm", "MtxCrossEntropy", "MtxEmbedding", "MtxAdamW"]);
+    expect(s.kernels).toEqual(["BatchMatMul", "Tanh", "Exp", "Identity", "Cast", "MtxCausalAttention", "MtxGelu", "MtxSwiglu", "MtxRmsNorm", "MtxCrossEntropy", "MtxEmbedding", "MtxAdamW"]);
     expect(["openblas", "builtin"]).toContain(s.blas);
   });
 
@@ -110,7 +110,7 @@ describe.skipIf(process.env.MTX_NATIVE === "0")("native kernels", () => {
     expect(maxAbs(early(fusedCausalAttention(q, k2, v, H)), early(fusedCausalAttention(q, k, v, H)))).toBe(0);
   });
 
-  it("fused GELU, RMSNorm, cross-entropy and embedding equal the tfjs formulation, forward and backward", () => {
+  it("fused GELU, SwiGLU, RMSNorm, cross-entropy and embedding equal the tfjs formulation, forward and backward", () => {
     const x = tf.randomNormal([6, 5, 24], 0, 2, "float32", 8);
     const gain = tf.randomNormal([24], 1, 0.3, "float32", 9);
     const w = tf.randomNormal([6, 5, 24], 0, 1, "float32", 10);
@@ -118,6 +118,7 @@ describe.skipIf(process.env.MTX_NATIVE === "0")("native kernels", () => {
     const dyLoss = tf.randomNormal([30], 0, 1, "float32", 11);
     const cases: [string, (...t: tf.Tensor[]) => tf.Tensor, tf.Tensor[]][] = [
       ["gelu", (a) => tf.sum(tf.mul(geluTanh(a!), w)), [x]],
+      ["swiglu", (g, u) => tf.sum(tf.mul(swiglu(g!, u!), w)), [x, tf.randomNormal([6, 5, 24], 0, 1.5, "float32", 12)]],
       ["rmsNorm", (a, g) => tf.sum(tf.mul(rmsNorm(a!, g as tf.Tensor1D, 1e-5), w)), [x, gain]],
       ["crossEntropy", (a) => tf.sum(tf.mul(crossEntropy(tf.reshape(a!, [30, 24]) as tf.Tensor2D, targets), dyLoss)), [x]],
       // Repeated ids: their gradient rows add up.

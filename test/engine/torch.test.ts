@@ -90,7 +90,11 @@ describe("the PyTorch engine", () => {
       const m = metricsOf(out);
       expect(m).toHaveLength(6);
       m.forEach((x, i) => expect(rel(x.loss, metricsOf(one)[i]!.loss), `${strategy} step ${i + 1}`).toBeLessThan(1e-4));
-      expect(JSON.parse(readFileSync(join(out, "summary.json"), "utf8")).engine).toMatch(new RegExp(`2 processes \\(${strategy}\\)`));
+      const summary = JSON.parse(readFileSync(join(out, "summary.json"), "utf8"));
+      expect(summary.engine).toMatch(new RegExp(`2 processes \\(${strategy}\\)`));
+      // Peak memory of mtx and of each rank (torch alone takes well over 100 MB).
+      expect(summary.peakMemory.map((p: { process: string }) => p.process)).toEqual(["mtx (node)", "torch rank 0", "torch rank 1"]);
+      for (const p of summary.peakMemory) expect(p.peakRssMb).toBeGreaterThan(100);
       expect(loadCheckpoint(join(out, "checkpoints", "step-5")).optimizer!.m.size).toBeGreaterThan(0);
     }
   });

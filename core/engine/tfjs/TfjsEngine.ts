@@ -20,7 +20,7 @@ import { PiscinaProbePool } from "../../pool/PiscinaProbePool.js";
 import type { ProbePool } from "../../pool/ProbePool.js";
 import { createRng } from "../../rng.js";
 import { join } from "node:path";
-import type { Engine, EngineInfo, EngineStart, ProbeTarget } from "../Engine.js";
+import { nodeMemory, type Engine, type EngineInfo, type EngineStart, type ProbeTarget, type ProcessMemory } from "../Engine.js";
 import type { LanguageModel } from "../LanguageModel.js";
 import type { BackwardResult, LossTerm, TokenRows, UpdateResult } from "../types.js";
 import { computeTerm } from "./lossTerms.js";
@@ -271,6 +271,10 @@ export class TfjsEngine implements Engine {
   /** Parameters currently frozen. */
   get frozenNames(): string[] {
     return [...this.frozen];
+  }
+
+  async peakMemory(): Promise<ProcessMemory[]> {
+    return [nodeMemory()];
   }
 
   async close(): Promise<void> {

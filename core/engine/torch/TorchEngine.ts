@@ -18,7 +18,7 @@ import { PROBE_RUNNER } from "../../paths.js";
 import { InProcessProbePool } from "../../pool/InProcessProbePool.js";
 import type { ProbePool, ProbeTask } from "../../pool/ProbePool.js";
 import { createRng } from "../../rng.js";
-import type { Engine, EngineInfo, EngineStart, ProbeTarget } from "../Engine.js";
+import { nodeMemory, type Engine, type EngineInfo, type EngineStart, type ProbeTarget, type ProcessMemory } from "../Engine.js";
 import type { LanguageModel } from "../LanguageModel.js";
 import type { BackwardResult, LossTerm, TokenRows, UpdateResult } from "../types.js";
 import { resolvePython, type PythonInfo } from "./python.js";
@@ -210,6 +210,12 @@ export class TorchEngine implements Engine {
       await host?.close();
       host = undefined;
     });
+  }
+
+  async peakMemory(): Promise<ProcessMemory[]> {
+    const r = await this.proc.request("memory", {});
+    const ranks = r.header.ranks as { rank: number; peakRssMb: number; peakCudaMb?: number }[];
+    return [nodeMemory(), ...ranks.map((m) => ({ process: `torch rank ${m.rank}`, peakRssMb: Math.round(m.peakRssMb), ...(m.peakCudaMb !== undefined ? { peakCudaMb: Math.round(m.peakCudaMb) } : {}) }))];
   }
 
   async close(): Promise<void> {

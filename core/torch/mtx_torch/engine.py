@@ -15,6 +15,7 @@ import argparse
 import datetime
 import math
 import os
+import resource
 import socket
 import sys
 import time
@@ -375,6 +376,18 @@ class Engine:
         self.references[mid] = (model, TextDecoder(ckpt.read_tokenizer(h["dir"])))
         return {"id": mid}, {}
 
+    def op_memory(self, h, b):
+        """Each rank's peak resident memory (and peak CUDA allocation), gathered on rank 0."""
+        mine = {"rank": self.rank, "peakRssMb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+        if self.device.type == "cuda":
+            mine["peakCudaMb"] = torch.cuda.max_memory_allocated(self.device) / 2**20
+        ranks = [None] * self.world
+        if self.world > 1:
+            dist.all_gather_object(ranks, mine)
+        else:
+            ranks = [mine]
+        return {"ranks": ranks}, {}
+
     def op_drop_model(self, h, b):
         self.references.pop(h["id"], None)
         return {}, {}
@@ -390,7 +403,10 @@ def h_rollouts(term, b, name):
 
 
 # Requests every rank must join (they run collectives); the rest run on rank 0 only.
-COLLECTIVE = {"start", "backward", "update", "discard", "set_frozen", "write_tensors", "restore", "perturb", "close"}
+COLLECTIVE = {"start", "backward", "update", "discard", "set_frozen", "write_tensors", "restore", "perturb", "memory", "close"}
+
+
+PROFILE = open(os.environ["MTX_ENGINE_PROFILE"], "a") if os.environ.get("MTX_ENGINE_PROFILE") else None
 
 
 def serve(engine, sock):
@@ -413,7 +429,11 @@ def serve(engine, sock):
                 write_message(sock, {"id": header["id"], "ok": True})
             return
         try:
+            t0 = time.perf_counter()
             reply, out = getattr(engine, f"op_{op}")(header, buffers)
+            if PROFILE and rank == 0:
+                PROFILE.write(f"{op} {(time.perf_counter() - t0) * 1000:.1f}\n")
+                PROFILE.flush()
             if rank == 0:
                 write_message(sock, {"id": header["id"], "ok": True, **reply}, out)
         except Exception as e:  # the request failed: say why; the engine stays up

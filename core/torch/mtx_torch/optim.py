@@ -46,14 +46,16 @@ class AdamW:
             t = self.t - self.born.get(name, 0)
             bc1 = 1 - c["beta1"] ** t
             bc2 = 1 - c["beta2"] ** t
-            g = p.grad if clip == 1.0 else p.grad * clip
+            # In place, one temporary per parameter: at 100 M+ parameters the step is memory-bound.
+            g = p.grad if clip == 1.0 else p.grad.mul_(clip)
             m.mul_(c["beta1"]).add_(g, alpha=1 - c["beta1"])
-            v.mul_(c["beta2"]).add_(g * g, alpha=1 - c["beta2"])
-            delta = (m / bc1) / ((v / bc2).sqrt() + c["eps"]) * lr
+            v.mul_(c["beta2"]).addcmul_(g, g, value=1 - c["beta2"])
+            delta = torch.div(v, bc2).sqrt_().add_(c["eps"])
+            delta.reciprocal_().mul_(m).mul_(lr / bc1)
             if c["weightDecay"] > 0 and self.decays(name):
-                delta = delta + p * (lr * c["weightDecay"])
+                delta.add_(p, alpha=lr * c["weightDecay"])
             p.sub_(delta)
-            part = delta.pow(2).sum()
+            part = delta.mul_(delta).sum()
             sq = part if sq is None else sq + part
         return sq
 
