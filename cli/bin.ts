@@ -11,10 +11,14 @@ import * as data from "./commands/data.js";
 import * as doctor from "./commands/doctor.js";
 import * as guard from "./commands/guard.js";
 import * as gate from "./commands/gate.js";
+import * as generate from "./commands/generate.js";
+import * as exportCommand from "./commands/export.js";
 import * as merge from "./commands/merge.js";
 import * as report from "./commands/report.js";
+import * as serve from "./commands/serve.js";
 import * as compare from "./commands/compare.js";
 import * as probe from "./commands/probe.js";
+import * as probesCommand from "./commands/probes.js";
 import * as plugins from "./commands/plugins.js";
 import * as train from "./commands/train.js";
 import { red } from "./output.js";
@@ -65,12 +69,16 @@ try {
     .command(config.command)
     .command(data.command)
     .command(probe.command)
+    .command(probesCommand.command)
     .command(gate.command)
     .command(merge.command)
+    .command(exportCommand.command)
+    .command(generate.command)
     .command(report.command)
     .command(compare.command)
     .command(plugins.command)
     .command(guard.command)
+    .command(serve.command)
     .command(backend.command)
     .command(doctor.command)
     .demandCommand(1, "Name a command (see --help).")

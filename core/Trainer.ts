@@ -256,7 +256,7 @@ export class Trainer implements TrainerApi {
     const initialFrozen = [...this.freeze.plan(s.resumeState?.step ?? 0).frozen];
     this.engineInfo = await this.engine.start({ model: s.model, optimizer: this.config.optimizer, tokenizer: s.tokenizer, seed: this.config.seed, from: s.from ? { dir: s.from.dir, optimizer: s.from.withOptimizer, loaded: s.from.loaded } : undefined, frozen: initialFrozen, batchSize: this.config.data.batchSize });
     this.log.info(`engine: ${this.engineInfo.description}`);
-    if (s.resetOptimizer) this.record({ step: s.from?.state.step ?? 0, action: "reset-optimizer", plugin: "trainer", reason: "starting checkpoint has no optimizer moments; --reset-optimizer given", time: new Date().toISOString() });
+    if (s.resetOptimizer) this.record({ step: s.from?.state.step ?? 0, action: "reset-optimizer", plugin: "trainer", reason: s.resetOptimizer, time: new Date().toISOString() });
 
     this.data = buildRunData(this.config, s.tokenizer, s.model.contextLength, this.log);
     this.schedule = s.schedule;
@@ -509,7 +509,7 @@ export class Trainer implements TrainerApi {
       tokensPerSec: p.trainMs > 0 ? p.trainTokens / (p.trainMs / 1000) : 0,
       lastCheckpoint: o.lastCheckpoint,
       from: this.start?.from?.dir,
-      resetOptimizer: this.start?.resetOptimizer || undefined,
+      resetOptimizer: this.start?.resetOptimizer ? true : undefined,
       trainableParams: this.freeze?.trainableParams,
       base: this.state.baseCompute,
       kernels: this.engineInfo?.kernels,

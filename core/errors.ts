@@ -84,6 +84,16 @@ export class ProbeError extends MtxError {
   }
 }
 
+/** The prefix of every "this model source cannot do that" message; suites report it as not supported. */
+export const NOT_SUPPORTED = "not supported by this model source";
+
+/** A model source (an OpenAI-compatible endpoint, say) cannot compute what a probe asked for. */
+export class NotSupportedError extends ProbeError {
+  constructor(what: string) {
+    super(`${NOT_SUPPORTED}: ${what}`);
+  }
+}
+
 /** The requested compute backend is not available. */
 export class BackendError extends MtxError {
   constructor(message: string, options?: { cause?: unknown }) {

@@ -28,6 +28,7 @@ export const PROBE_RUNNER = join(PACKAGE_ROOT, "dist", "probes", "run.js");
 export const GRADIENT_WORKER = join(PACKAGE_ROOT, "dist", "core", "parallel", "worker.js");
 
 /** `bundled` means the shipped base model; anything else is a path relative to the working directory. */
+/** An mtx checkpoint directory (or `bundled`); model sources that may be `hf:DIR` go through interop/modelSource.ts. */
 export function resolveCheckpointPath(from: string): string {
   return from === "bundled" ? BUNDLED_BASE : resolve(from);
 }

@@ -4,13 +4,10 @@
  * options), a factory function returning a plugin, or a plugin object. Options are validated against
  * the plugin's JSON Schema when it has one.
  */
-import { existsSync } from "node:fs";
-import { createRequire } from "node:module";
-import { join, resolve } from "node:path";
-import { pathToFileURL } from "node:url";
 import type { PluginEntry } from "../core/config/types.js";
 import { isPluginPath } from "../core/config/loadConfig.js";
 import { PluginError } from "../core/errors.js";
+import { importUserModule } from "../core/userModule.js";
 import { didYouMean, ownEntry } from "../core/lookup.js";
 import { nonFiniteNumbers, validateData } from "../core/schema.js";
 import type { MtxPlugin, OnErrorPolicy, PluginDefinition } from "../core/plugin.js";
@@ -42,44 +39,15 @@ export function validateOptions(def: Pick<PluginDefinition, "name" | "optionsSch
 
 /** Import a plugin module by path or package name; every failure says which it was and why. */
 async function importPlugin(spec: string, cwd: string): Promise<Record<string, unknown>> {
-  if (isPluginPath(spec)) {
-    const abs = resolve(cwd, spec);
-    if (!existsSync(abs)) throw new PluginError(spec, undefined, `plugin file '${spec}' does not exist (resolved to ${abs})`);
-    try {
-      return (await import(pathToFileURL(abs).href)) as Record<string, unknown>;
-    } catch (cause) {
-      throw new PluginError(spec, undefined, `plugin file '${spec}' failed to load: ${(cause as Error).message}${moduleSyntaxHint(cause)}`, { cause });
-    }
-  }
-  // A package: resolved from the working directory's node_modules first (the user's project), then mtx's.
-  let target = spec;
-  try {
-    target = pathToFileURL(createRequire(join(cwd, "package.json")).resolve(spec)).href;
-  } catch {
-    // Not resolvable for require (an ESM-only package, or not installed): let import() decide.
-  }
-  try {
-    return (await import(target)) as Record<string, unknown>;
-  } catch (cause) {
-    const missing = (cause as NodeJS.ErrnoException).code === "ERR_MODULE_NOT_FOUND" && (cause as Error).message.includes(`'${spec}'`);
-    if (missing) {
-      const known = Object.keys(BUILTIN_PLUGINS);
-      throw new PluginError(spec, undefined, `unknown plugin '${spec}'${didYouMean(spec, known)}: it is not a built-in plugin (${known.join(", ")}), a file path (start it with ./) or an installed npm package. Run 'mtx plugins list' for the built-in plugins.`, { cause });
-    }
-    throw new PluginError(spec, undefined, `plugin package '${spec}' failed to load: ${(cause as Error).message}${moduleSyntaxHint(cause)}`, { cause });
-  }
-}
-
-/** How to fix the usual module-format mistakes. */
-function moduleSyntaxHint(cause: unknown): string {
-  const m = (cause as Error)?.message ?? "";
-  if (/Unexpected token 'export'|Cannot use import statement outside a module/.test(m)) {
-    return ". The file uses ES module syntax (import/export) but Node loads it as CommonJS: rename it to .mjs, or add \"type\": \"module\" to the package.json next to it";
-  }
-  if (/require is not defined in ES module scope|module is not defined in ES module scope/.test(m)) {
-    return ". The file uses CommonJS (require/module.exports) but Node loads it as an ES module: rename it to .cjs, or use export default";
-  }
-  return "";
+  const known = Object.keys(BUILTIN_PLUGINS);
+  const { mod } = await importUserModule(
+    spec,
+    cwd,
+    "plugin",
+    (message, cause) => new PluginError(spec, undefined, message, { cause }),
+    () => `unknown plugin '${spec}'${didYouMean(spec, known)}: it is not a built-in plugin (${known.join(", ")}), a file path (start it with ./) or an installed npm package. Run 'mtx plugins list' for the built-in plugins.`,
+  );
+  return mod;
 }
 
 async function fromModule(spec: string, options: Record<string, unknown>, cwd: string): Promise<MtxPlugin> {

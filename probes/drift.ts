@@ -58,6 +58,11 @@ export const drift: ProbeDefinition = {
     let b = baseScores.get(key);
     if (!b) baseScores.set(key, (b = scores(base, p)));
     const result: DriftResult = { score: await scores(ctx.model, p), base: await b, kl: await kl(ctx.model, base, p) };
-    return { metrics: { bpb: result.score.general.bpb, baseBpb: result.base.general.bpb, ...(result.kl === null ? {} : { kl: result.kl }) }, n: result.score.general.tokens, details: result };
+    return {
+      metrics: { bpb: result.score.general.bpb, baseBpb: result.base.general.bpb, ...(result.kl === null ? {} : { kl: result.kl }) },
+      stderr: { bpb: result.score.general.se.bpb, baseBpb: result.base.general.se.bpb },
+      n: result.score.general.tokens,
+      details: result,
+    };
   },
 };

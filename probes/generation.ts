@@ -5,6 +5,7 @@
  */
 import { heldoutReplay, prepareMixture } from "../core/data/pipeline.js";
 import { generateOne } from "../core/engine/LanguageModel.js";
+import { Samples } from "./stats.js";
 import type { ProbeDefinition } from "./types.js";
 
 export function repetitionRate(ids: number[], n = 4): number {
@@ -23,18 +24,19 @@ export function repetitionRate(ids: number[], n = 4): number {
 export const generation: ProbeDefinition = {
   name: "generation",
   description: "greedy continuations of general text: repeated 4-gram rate and length (verbosity)",
+  params: { prompts: "held-out documents whose first 32 tokens are prompts (8)", maxTokens: "tokens per continuation (48)", recipe: "mixture (bundled)" },
+  metrics: () => ["repetitionRate", "meanLength"],
   async run({ model, tokenizer }, params) {
     const prompts = Number(params.prompts ?? 8);
     const maxTokens = Number(params.maxTokens ?? 48);
     const { mixture } = prepareMixture(String(params.recipe ?? "bundled"));
     const docs = heldoutReplay(mixture).slice(0, prompts);
-    let rep = 0;
-    let len = 0;
+    const s = new Samples();
     for (const d of docs) {
       const out = await generateOne(model, tokenizer.encode(d.text).slice(0, 32), { maxTokens, stopTokens: [tokenizer.eosId] });
-      rep += repetitionRate(out);
-      len += out.length;
+      s.add("repetitionRate", repetitionRate(out));
+      s.add("meanLength", out.length);
     }
-    return { metrics: { repetitionRate: rep / docs.length, meanLength: len / docs.length }, n: docs.length };
+    return s.result(docs.length);
   },
 };

@@ -1,4 +1,5 @@
 /** Every probe by name. The worker (probes/worker.ts) runs them; suites (suites/*.json) name them. */
+import { choice } from "./choice.js";
 import { generation } from "./generation.js";
 import { heldout } from "./heldout.js";
 import { induction } from "./induction.js";
@@ -9,5 +10,5 @@ import { toolUse } from "./tools.js";
 import type { ProbeDefinition } from "./types.js";
 
 export const PROBES: Record<string, ProbeDefinition> = Object.fromEntries(
-  [heldout, positionLoss, induction, needle, math, code, selfConsistency, toolUse, generation].map((p) => [p.name, p]),
+  [heldout, positionLoss, induction, needle, math, code, selfConsistency, toolUse, generation, choice].map((p) => [p.name, p]),
 );

@@ -8,11 +8,14 @@
  * gain near 0, and no context-extension stage gives it needle retrieval at any length.
  */
 import { heldoutReplay, prepareMixture } from "../core/data/pipeline.js";
+import { Samples } from "./stats.js";
 import type { ProbeDefinition } from "./types.js";
 
 export const induction: ProbeDefinition = {
   name: "induction",
   description: "in-context copying: loss on a repeated span of held-out text against its first occurrence",
+  params: { seqLen: "tokens per sequence, twice the span (the model's context)", sequences: "spans (16)", recipe: "mixture (bundled)" },
+  metrics: () => ["lossFirst", "lossRepeat", "gain"],
   async run({ model, tokenizer }, params) {
     const seqLen = Number(params.seqLen ?? model.config.contextLength);
     const sequences = Number(params.sequences ?? 16);
@@ -35,18 +38,19 @@ export const induction: ProbeDefinition = {
     const targets = new Int32Array(inputs.length);
     for (let i = 0; i + 1 < inputs.length; i++) targets[i] = inputs[i + 1]!;
     const loss = await model.tokenLoss({ inputs, targets, size: spans.length, seqLen: 2 * span });
-    let first = 0;
-    let repeat = 0;
+    const out = new Samples();
     for (let r = 0; r < spans.length; r++) {
       const o = r * 2 * span;
       // Position t predicts token t+1: the first occurrence's tokens 1..span-1 are predicted at 0..span-2,
       // the copy's tokens 1..span-1 at span..2span-2.
+      let first = 0;
+      let repeat = 0;
       for (let t = 0; t < span - 1; t++) first += loss[o + t]!;
       for (let t = span; t < 2 * span - 1; t++) repeat += loss[o + t]!;
+      out.add("lossFirst", first / (span - 1));
+      out.add("lossRepeat", repeat / (span - 1));
+      out.add("gain", (first - repeat) / (span - 1));
     }
-    const n = spans.length * (span - 1);
-    const lossFirst = first / n;
-    const lossRepeat = repeat / n;
-    return { metrics: { lossFirst, lossRepeat, gain: lossFirst - lossRepeat }, n, details: { seqLen, spans: spans.length } };
+    return out.result(spans.length, { seqLen, spans: spans.length });
   },
 };

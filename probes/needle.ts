@@ -8,6 +8,8 @@ import { heldoutReplay, prepareMixture } from "../core/data/pipeline.js";
 import { generateOne } from "../core/engine/LanguageModel.js";
 import { createRng } from "../core/rng.js";
 import { vocabulary } from "../core/data/synthetic/vocabulary.js";
+import { NOT_SUPPORTED } from "../core/errors.js";
+import { Samples } from "./stats.js";
 import type { ProbeDefinition } from "./types.js";
 
 export interface NeedleCell {
@@ -21,6 +23,8 @@ export interface NeedleCell {
 export const needle: ProbeDefinition = {
   name: "needle",
   description: "needle-in-a-haystack grid (length x depth): greedy exact match and rank of the value",
+  params: { lengths: "context lengths in tokens ([the model's context])", depths: "relative depths of the needle ([0, 0.25, 0.5, 0.75, 1])", trials: "needles per cell (2)", recipe: "mixture whose held-out text is the haystack (bundled)" },
+  metrics: () => ["accuracy", "accuracy.len*", "meanRank.len*"],
   async run({ model, tokenizer, seed }, params) {
     const lengths = (params.lengths as number[] | undefined) ?? [model.config.contextLength];
     const depths = (params.depths as number[] | undefined) ?? [0, 0.25, 0.5, 0.75, 1];
@@ -34,8 +38,9 @@ export const needle: ProbeDefinition = {
     const { objects } = vocabulary();
     const rng = createRng(seed, "needle");
     const cells: NeedleCell[] = [];
-    let correct = 0;
-    let total = 0;
+    const s = new Samples();
+    // The rank needs the full next-token distribution, which an endpoint does not give: then accuracy only.
+    let ranks = true;
     for (const length of lengths) {
       for (const depth of depths) {
         let ok = 0;
@@ -53,24 +58,31 @@ export const needle: ProbeDefinition = {
           const prompt = [...text.slice(0, at), ...needleIds, ...text.slice(at), ...question];
           const expect = tokenizer.encode(` ${value}`);
           const out = await generateOne(model, prompt, { maxTokens: expect.length + 1, window: prompt.length + expect.length + 1 });
-          if (tokenizer.decode(out).trim().startsWith(value)) ok++;
-          const [logp] = await model.nextTokenLogprobs([prompt]);
-          const target = logp![expect[0]!]!;
+          const hit = tokenizer.decode(out).trim().startsWith(value) ? 1 : 0;
+          ok += hit;
+          s.add("accuracy", hit);
+          s.add(`accuracy.len${length}`, hit);
+          if (!ranks) continue;
+          let logp: Float32Array;
+          try {
+            [logp] = (await model.nextTokenLogprobs([prompt])) as [Float32Array];
+          } catch (error) {
+            if (!(error instanceof Error) || !error.message.startsWith(NOT_SUPPORTED)) throw error;
+            ranks = false;
+            continue;
+          }
+          const target = logp[expect[0]!]!;
           let rank = 1;
-          for (const v of logp!) if (v > target) rank++;
+          for (const v of logp) if (v > target) rank++;
           rankSum += rank;
+          s.add(`meanRank.len${length}`, rank);
         }
-        cells.push({ length, depth, accuracy: ok / trials, meanRank: rankSum / trials, trials });
-        correct += ok;
-        total += trials;
+        cells.push({ length, depth, accuracy: ok / trials, meanRank: ranks ? rankSum / trials : NaN, trials });
       }
     }
-    const metrics: Record<string, number> = { accuracy: correct / total };
-    for (const length of lengths) {
-      const row = cells.filter((c) => c.length === length);
-      metrics[`accuracy.len${length}`] = row.reduce((a, c) => a + c.accuracy, 0) / row.length;
-      metrics[`meanRank.len${length}`] = row.reduce((a, c) => a + c.meanRank, 0) / row.length;
-    }
-    return { metrics, n: total, details: { grid: cells } };
+    const r = s.result(lengths.length * depths.length * trials, { grid: cells });
+    // Order: accuracy, then per length its accuracy and mean rank.
+    const order = ["accuracy", ...lengths.flatMap((l) => [`accuracy.len${l}`, `meanRank.len${l}`])].filter((k) => k in r.metrics);
+    return { ...r, metrics: Object.fromEntries(order.map((k) => [k, r.metrics[k]!])) };
   },
 };

@@ -4,11 +4,14 @@
  * whether positions beyond the trained range are usable). `slope` is the last bucket minus the middle one.
  */
 import { heldoutBatches, prepareMixture } from "../core/data/pipeline.js";
+import { Samples } from "./stats.js";
 import type { ProbeDefinition } from "./types.js";
 
 export const positionLoss: ProbeDefinition = {
   name: "position-loss",
   description: "loss by token-position bucket (powers of two) on long documents",
+  params: { seqLen: "tokens per sequence, may exceed the training context (the model's context)", sequences: "sequences (8)", sources: "held-out sources (sotu-long, sotu)", recipe: "mixture (bundled)" },
+  metrics: () => ["loss.pos*", "slope", "lastBucket"],
   async run({ model, tokenizer }, params) {
     const seqLen = Number(params.seqLen ?? model.config.contextLength);
     const sequences = Number(params.sequences ?? 8);
@@ -16,25 +19,24 @@ export const positionLoss: ProbeDefinition = {
     const { mixture } = prepareMixture(String(params.recipe ?? "bundled"));
     const docs = sources.flatMap((s) => mixture.heldout[s] ?? []);
     const batches = heldoutBatches(docs, tokenizer, seqLen, 1, sequences);
-    const sums = new Float64Array(seqLen);
+    const ranges: [number, number][] = [];
+    for (let lo = 0, hi = 1; lo < seqLen; lo = hi, hi *= 2) ranges.push([lo, Math.min(hi, seqLen)]);
+    const mid = Math.floor(ranges.length / 2);
+    // One value per sequence for each bucket, so the error is over sequences (positions within one are not independent).
+    const out = new Samples();
     for (const b of batches) {
       const loss = await model.tokenLoss(b);
-      for (let t = 0; t < seqLen; t++) sums[t]! += loss[t]!;
+      const means = ranges.map(([lo, end]) => {
+        let s = 0;
+        for (let t = lo; t < end; t++) s += loss[t]!;
+        return s / (end - lo);
+      });
+      ranges.forEach(([lo], i) => out.add(`loss.pos${lo}`, means[i]!));
+      out.add("slope", means.at(-1)! - means[mid]!);
+      out.add("lastBucket", means.at(-1)!);
     }
-    const metrics: Record<string, number> = {};
-    const buckets: { from: number; to: number; loss: number }[] = [];
-    for (let lo = 0, hi = 1; lo < seqLen; lo = hi, hi *= 2) {
-      const end = Math.min(hi, seqLen);
-      let s = 0;
-      for (let t = lo; t < end; t++) s += sums[t]!;
-      const loss = s / ((end - lo) * batches.length);
-      buckets.push({ from: lo, to: end, loss });
-      metrics[`loss.pos${lo}`] = loss;
-    }
-    const last = buckets.at(-1)!.loss;
-    const mid = buckets[Math.floor(buckets.length / 2)]!.loss;
-    metrics.slope = last - mid;
-    metrics.lastBucket = last;
-    return { metrics, n: batches.length * seqLen, details: { seqLen, buckets } };
+    const r = out.result(batches.length);
+    const buckets = ranges.map(([lo, end]) => ({ from: lo, to: end, loss: r.metrics[`loss.pos${lo}`]! }));
+    return { ...r, details: { seqLen, buckets } };
   },
 };

@@ -10,7 +10,8 @@
 import { continuationLogProb } from "../core/engine/LanguageModel.js";
 import { createRng, type Rng } from "../core/rng.js";
 import { heldoutCode, heldoutMath, parseAnswer } from "./items.js";
-import type { ProbeContext, ProbeDefinition } from "./types.js";
+import { Samples } from "./stats.js";
+import type { ProbeContext, ProbeDefinition, ProbeResult } from "./types.js";
 
 const ANSWER_DONE = "Answer:\\s*-?\\d+\\s";
 
@@ -51,56 +52,58 @@ export function majority(answers: (string | undefined)[]): { answer?: string; co
   return { answer: best, count, entropy, answered };
 }
 
+/** math's metrics in a stable order: accuracy, lengths and likelihoods, accuracy.d1, d2, ..., maj@k. */
+function sortedDifficulties(r: ProbeResult): ProbeResult {
+  const keys = Object.keys(r.metrics);
+  const difficulty = (k: string) => Number(/^accuracy\.d(\d+)$/.exec(k)?.[1] ?? NaN);
+  const byDifficulty = keys.filter((k) => Number.isFinite(difficulty(k))).sort((a, b) => difficulty(a) - difficulty(b));
+  const order = [...["accuracy", "meanCompletionChars", "solutionNll", "answerNll"].filter((k) => k in r.metrics), ...byDifficulty, ...keys.filter((k) => k.startsWith("maj@"))];
+  return { ...r, metrics: Object.fromEntries(order.map((k) => [k, r.metrics[k]!])) };
+}
+
 export const math: ProbeDefinition = {
   name: "math",
   description: "held-out synthetic word problems: exact match of Answer: N by difficulty, maj@k",
+  params: { items: "problems (30)", k: "samples per problem for maj@k (1: greedy only)", temperature: "sampling temperature for maj@k (0.7)", maxTokens: "tokens per solution (72)" },
+  metrics: (p) => ["accuracy", "accuracy.d*", "meanCompletionChars", "solutionNll", "answerNll", ...(Number(p.k ?? 1) > 1 ? [`maj@${Number(p.k)}`] : [])],
   async run(ctx, params) {
     const items = heldoutMath(Number(params.items ?? 30));
     const k = Number(params.k ?? 1);
     const maxTokens = Number(params.maxTokens ?? 72);
     const rng = createRng(ctx.seed, "math");
-    const byDifficulty = new Map<number, { ok: number; n: number }>();
-    let ok = 0;
-    let majOk = 0;
-    let lengthSum = 0;
-    let solutionNll = 0;
-    let answerNll = 0;
+    const s = new Samples();
     for (const item of items) {
       const prompt = `Problem: ${item.question}\nSolution:\n`;
       // Teacher-forced log-likelihoods (lm-evaluation-harness style): sensitive where exact match is 0.
       const promptIds = Array.from(ctx.tokenizer.encode(prompt));
       const solutionIds = Array.from(ctx.tokenizer.encode(item.solution));
-      solutionNll -= (await continuationLogProb(ctx.model, promptIds, solutionIds)) / solutionIds.length;
+      s.add("solutionNll", -(await continuationLogProb(ctx.model, promptIds, solutionIds)) / solutionIds.length);
       const beforeAnswer = Array.from(ctx.tokenizer.encode(prompt + item.solution.replace(/ -?\d+$/, "")));
       const answerIds = Array.from(ctx.tokenizer.encode(` ${item.answer}`));
-      answerNll -= await continuationLogProb(ctx.model, beforeAnswer, answerIds);
+      s.add("answerNll", -(await continuationLogProb(ctx.model, beforeAnswer, answerIds)));
       const [greedy] = await answersOf(ctx, prompt, maxTokens);
-      lengthSum += greedy!.text.length;
-      const right = greedy!.answer === String(item.answer);
-      if (right) ok++;
-      const d = byDifficulty.get(item.difficulty) ?? { ok: 0, n: 0 };
-      d.n++;
-      if (right) d.ok++;
-      byDifficulty.set(item.difficulty, d);
+      s.add("meanCompletionChars", greedy!.text.length);
+      const right = greedy!.answer === String(item.answer) ? 1 : 0;
+      s.add("accuracy", right);
+      s.add(`accuracy.d${item.difficulty}`, right);
       if (k > 1) {
         const samples = (await answersOf(ctx, prompt, maxTokens, k, Number(params.temperature ?? 0.7), rng)).map((a) => a.answer);
-        if (majority(samples).answer === String(item.answer)) majOk++;
+        s.add(`maj@${k}`, majority(samples).answer === String(item.answer) ? 1 : 0);
       }
     }
-    const metrics: Record<string, number> = { accuracy: ok / items.length, meanCompletionChars: lengthSum / items.length, solutionNll: solutionNll / items.length, answerNll: answerNll / items.length };
-    for (const [d, v] of [...byDifficulty].sort((a, b) => a[0] - b[0])) metrics[`accuracy.d${d}`] = v.ok / v.n;
-    if (k > 1) metrics[`maj@${k}`] = majOk / items.length;
-    return { metrics, n: items.length };
+    return sortedDifficulties(s.result(items.length));
   },
 };
 
 export const code: ProbeDefinition = {
   name: "code",
   description: "held-out tiny programs: exact match of the output after the trace",
+  params: { items: "programs (20)", maxTokens: "tokens per trace (96)" },
+  metrics: () => ["accuracy"],
   async run(ctx, params) {
     const items = heldoutCode(Number(params.items ?? 20));
     const maxTokens = Number(params.maxTokens ?? 96);
-    let ok = 0;
+    const s = new Samples();
     for (const item of items) {
       const [ids] = await ctx.model.generate([Array.from(ctx.tokenizer.encode(`Program:\n${item.program}\nTrace:\n`))], {
         maxTokens,
@@ -108,36 +111,35 @@ export const code: ProbeDefinition = {
         stopPattern: "Output:\\s*\\S+\\s",
       });
       const out = /Output:\s*(-?\d+)/.exec(ctx.tokenizer.decode(ids!))?.[1];
-      if (out === item.output) ok++;
+      s.add("accuracy", out === item.output ? 1 : 0);
     }
-    return { metrics: { accuracy: ok / items.length }, n: items.length };
+    return s.result(items.length);
   },
 };
 
 export const selfConsistency: ProbeDefinition = {
   name: "self-consistency",
   description: "k samples per math problem: agreement, answer entropy, maj@k minus greedy",
+  params: { items: "problems (10)", k: "samples per problem (5)", temperature: "sampling temperature (0.7)" },
+  metrics: (p) => ["agreement", "entropy", "answered", `maj@${Number(p.k ?? 5)}`, "majMinusGreedy"],
   async run(ctx, params) {
     const items = heldoutMath(Number(params.items ?? 10));
     const k = Number(params.k ?? 5);
     const t = Number(params.temperature ?? 0.7);
     const rng = createRng(ctx.seed, "self-consistency");
-    let agreement = 0;
-    let entropy = 0;
-    let answered = 0;
-    let maj = 0;
-    let greedy = 0;
+    const s = new Samples();
     for (const item of items) {
       const prompt = `Problem: ${item.question}\nSolution:\n`;
       const answers = (await answersOf(ctx, prompt, 72, k, t, rng)).map((a) => a.answer);
       const m = majority(answers);
-      agreement += m.count / k;
-      entropy += m.entropy;
-      answered += m.answered / k;
-      if (m.answer === String(item.answer)) maj++;
-      if ((await answersOf(ctx, prompt, 72))[0]!.answer === String(item.answer)) greedy++;
+      s.add("agreement", m.count / k);
+      s.add("entropy", m.entropy);
+      s.add("answered", m.answered / k);
+      const maj = m.answer === String(item.answer) ? 1 : 0;
+      const greedy = (await answersOf(ctx, prompt, 72))[0]!.answer === String(item.answer) ? 1 : 0;
+      s.add(`maj@${k}`, maj);
+      s.add("majMinusGreedy", maj - greedy);
     }
-    const n = items.length;
-    return { metrics: { agreement: agreement / n, entropy: entropy / n, answered: answered / n, [`maj@${k}`]: maj / n, majMinusGreedy: (maj - greedy) / n }, n };
+    return s.result(items.length);
   },
 };

@@ -3,14 +3,11 @@
  * model in a worker thread, or the PyTorch engine's eval process), and models loaded from checkpoint
  * directories are cached per host, so a suite loads each checkpoint once.
  */
-import type { ProbeTarget } from "../core/engine/Engine.js";
+import { targetKey, type ProbeTarget } from "../core/engine/Engine.js";
 import type { LanguageModel } from "../core/engine/LanguageModel.js";
-import { ProbeError } from "../core/errors.js";
-import { ownEntry } from "../core/lookup.js";
 import type { ProbeTask } from "../core/pool/ProbePool.js";
-import { drift } from "./drift.js";
-import { PROBES } from "./index.js";
-import type { ProbeDefinition, ProbeResult } from "./types.js";
+import { probeFor } from "./resolve.js";
+import type { ProbeResult } from "./types.js";
 
 export interface ModelHost {
   /** A model for `target`; `cache` keeps checkpoint models loaded for later tasks. */
@@ -24,12 +21,13 @@ export class CachingHost implements ModelHost {
   constructor(private readonly build: (target: ProbeTarget) => Promise<LanguageModel>) {}
 
   load(target: ProbeTarget): Promise<LanguageModel> {
-    if (target.kind !== "checkpoint") return this.build(target);
-    let m = this.cache.get(target.dir);
+    const key = targetKey(target);
+    if (key === undefined) return this.build(target);
+    let m = this.cache.get(key);
     if (!m) {
       m = this.build(target);
-      this.cache.set(target.dir, m);
-      m.catch(() => this.cache.delete(target.dir));
+      this.cache.set(key, m);
+      m.catch(() => this.cache.delete(key));
     }
     return m;
   }
@@ -41,16 +39,13 @@ export class CachingHost implements ModelHost {
   }
 }
 
-const BUILTIN: Record<string, ProbeDefinition> = { ...PROBES, drift };
-
 /** Run `task` with models from `host`. */
 export async function runProbeTask(task: ProbeTask, host: ModelHost): Promise<ProbeResult> {
-  const probe = ownEntry(BUILTIN, task.probe);
-  if (!probe) throw new ProbeError(`unknown probe '${task.probe}': known probes are ${Object.keys(PROBES).join(", ")}`);
+  const probe = await probeFor(task.probe);
   const model = await host.load(task.target);
   try {
     return await probe.run({ model, tokenizer: model.tokenizer, seed: task.seed, load: (t) => host.load(t) }, task.params ?? {});
   } finally {
-    if (task.target.kind !== "checkpoint") await model.dispose();
+    if (targetKey(task.target) === undefined) await model.dispose();
   }
 }

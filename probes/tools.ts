@@ -13,6 +13,7 @@ import { callMatches, parseAction, TOOLS } from "../core/data/synthetic/tools/To
 import { taskPrompt, type ToolTask } from "../core/data/synthetic/tools/trajectories.js";
 import type { ToolEnvironment } from "../core/data/synthetic/tools/ToolEnvironment.js";
 import { heldoutTools } from "./items.js";
+import { Samples } from "./stats.js";
 import type { ProbeContext, ProbeDefinition } from "./types.js";
 
 /** Generate until an Action or Final answer line is complete; returns the new text. */
@@ -45,32 +46,27 @@ async function rollout(ctx: ProbeContext, env: ToolEnvironment, task: ToolTask, 
 export const toolUse: ProbeDefinition = {
   name: "tool-use",
   description: "simulated tools with hidden state: first-call match, rollout success, pass^k",
+  params: { tasks: "tasks (20)", k: "rollouts per task for pass^k (1: greedy only)", temperature: "sampling temperature for pass^k (0.7)", condition: "an 'Outcome: ...' line before each task (agentic's conditioning)" },
+  metrics: (p) => ["callAccuracy", "validCallRate", "toolAccuracy", "successRate", ...(Number(p.k ?? 1) > 1 ? [`pass^${Number(p.k)}`] : [])],
   async run(ctx, params) {
     const { env, tasks } = heldoutTools(Number(params.tasks ?? 20));
     const k = Number(params.k ?? 1);
     const rng = createRng(ctx.seed, "tool-use");
     const prefix = params.condition ? `Outcome: ${String(params.condition)}\n` : "";
-    let calls = 0;
-    let valid = 0;
-    let toolRight = 0;
-    let success = 0;
-    let allK = 0;
+    const s = new Samples();
     for (const task of tasks) {
       const firstText = await nextLine(ctx, prefix + taskPrompt(task), 0, undefined);
       const first = parseAction(firstText);
-      if (callMatches(task.calls[0]!, first)) calls++;
-      if (first && TOOLS.some((t) => t.name === first.tool)) valid++;
-      if (/Action:\s*\{\s*"tool"\s*:\s*"([a-z_]+)"/.exec(firstText)?.[1] === task.calls[0]!.tool) toolRight++;
-      if (await rollout(ctx, env, task, prefix, 0, undefined)) success++;
+      s.add("callAccuracy", callMatches(task.calls[0]!, first) ? 1 : 0);
+      s.add("validCallRate", first && TOOLS.some((t) => t.name === first.tool) ? 1 : 0);
+      s.add("toolAccuracy", /Action:\s*\{\s*"tool"\s*:\s*"([a-z_]+)"/.exec(firstText)?.[1] === task.calls[0]!.tool ? 1 : 0);
+      s.add("successRate", (await rollout(ctx, env, task, prefix, 0, undefined)) ? 1 : 0);
       if (k > 1) {
         let all = true;
         for (let i = 0; i < k && all; i++) all = await rollout(ctx, env, task, prefix, Number(params.temperature ?? 0.7), rng);
-        if (all) allK++;
+        s.add(`pass^${k}`, all ? 1 : 0);
       }
     }
-    const n = tasks.length;
-    const metrics: Record<string, number> = { callAccuracy: calls / n, validCallRate: valid / n, toolAccuracy: toolRight / n, successRate: success / n };
-    if (k > 1) metrics[`pass^${k}`] = allK / n;
-    return { metrics, n };
+    return s.result(tasks.length);
   },
 };

@@ -19,7 +19,11 @@ export interface ProbeContext {
 export interface ProbeResult {
   /** Named numbers that gates and tables read (e.g. `bpb`, `accuracy`, `accuracy.d3`). */
   metrics: Record<string, number>;
-  /** Items measured (for the sampling error of proportions). */
+  /** Standard error of each metric that averages over items (probes/stats.ts). */
+  stderr?: Record<string, number>;
+  /** Items behind each metric. */
+  counts?: Record<string, number>;
+  /** Items measured. */
   n: number;
   /** Anything worth saving: per-item outcomes, grids. */
   details?: unknown;
@@ -28,5 +32,12 @@ export interface ProbeResult {
 export interface ProbeDefinition {
   name: string;
   description: string;
+  /**
+   * The metric names a run with `params` produces (`*` matches any run of characters: `bpb.*`), so a suite's
+   * gate on a metric no probe produces is refused before anything runs. Optional for custom probes.
+   */
+  metrics?(params: Record<string, unknown>): string[];
+  /** The params it reads, with their defaults and meaning (`mtx probes list`, docs/probes.md). */
+  params?: Record<string, string>;
   run(ctx: ProbeContext, params: Record<string, unknown>): Promise<ProbeResult>;
 }

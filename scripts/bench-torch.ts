@@ -36,7 +36,7 @@ export interface Shape {
 export const shapeLabel = (c: Shape) => `V${c.vocab} D${c.dModel} L${c.nLayers} H${c.nHeads} T${c.seqLen} B${c.batch}`;
 
 export function modelConfig(c: Shape): ModelConfig {
-  return { vocabSize: c.vocab, dModel: c.dModel, nLayers: c.nLayers, nHeads: c.nHeads, contextLength: c.seqLen, ropeBase: 1e4, qkNorm: false, zLoss: 0, tiedEmbeddings: false, normEps: 1e-5, initStd: 0.02 } as ModelConfig;
+  return { arch: "gelu", vocabSize: c.vocab, dModel: c.dModel, nLayers: c.nLayers, nHeads: c.nHeads, nKvHeads: c.nHeads, intermediate: 4 * c.dModel, contextLength: c.seqLen, ropeBase: 1e4, qkNorm: false, zLoss: 0, tiedEmbeddings: false, normEps: 1e-5, initStd: 0.02 };
 }
 
 export interface LoopResult {
@@ -57,7 +57,8 @@ export async function mtxLoop(c: Shape, o: { warmup: number; steps: number; engi
       backend: "auto",
       steps: o.warmup + o.steps,
       out,
-      model: { dModel: c.dModel, nLayers: c.nLayers, nHeads: c.nHeads, contextLength: c.seqLen },
+      // The peer's architecture (4x tanh-GELU MLP), so the comparison is like for like.
+      model: { arch: "gelu", dModel: c.dModel, nLayers: c.nLayers, nHeads: c.nHeads, contextLength: c.seqLen },
       data: { batchSize: c.batch },
       eval: { every: 0, batches: 1 },
       checkpoint: { every: 0 },

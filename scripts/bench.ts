@@ -14,7 +14,8 @@
  * against the peer, 2 DDP processes, a 155 M-parameter model) come from bench-torch.ts; the peer runs on
  * the engine's torch (mtx's virtual environment), 2 threads, its best setting on 2 cores.
  * Options: --steps N (timed steps, default 12), --overhead-steps N, --big-steps N, --throughput-only
- * (the throughput tables only), --torch-only (the PyTorch engine's figures only).
+ * (the throughput tables only), --torch-only (the PyTorch engine's figures only), --serve-only (the
+ * `mtx serve` load test only: 500 requests, 16 at a time, on loopback; bench-serve.ts).
  */
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -30,11 +31,12 @@ import { BUNDLED_BASE, PACKAGE_ROOT, PROBE_WORKER } from "../core/paths.js";
 import { PiscinaProbePool } from "../core/pool/PiscinaProbePool.js";
 import { runSuite } from "../core/suite/runSuite.js";
 import { loadSuite } from "../core/suite/suite.js";
-import { PROBES } from "../probes/index.js";
+import { resolveProbe } from "../probes/resolve.js";
 import { Trainer } from "../core/Trainer.js";
 import type { MtxPlugin } from "../core/plugin.js";
 import { resolvePlugins } from "../plugins/registry.js";
-import { benchTorch, enginePython, mtxLoop, printTorch, shapeLabel, torchPeer, type LoopResult, type PeerResult, type Shape } from "./bench-torch.js";
+import { benchServe, printServe } from "./bench-serve.js";
+import { benchTorch, enginePython, modelConfig, mtxLoop, printTorch, shapeLabel, torchPeer, type LoopResult, type PeerResult, type Shape } from "./bench-torch.js";
 
 const CONFIGS: Shape[] = [
   { name: "default", dModel: 128, nLayers: 4, nHeads: 4, seqLen: 128, batch: 8, vocab: 2048 },
@@ -47,6 +49,12 @@ const arg = (name: string, fallback: string) => {
 const timedSteps = Number(arg("steps", "12"));
 const throughputOnly = process.argv.includes("--throughput-only");
 const torchOnly = process.argv.includes("--torch-only");
+const serveOnly = process.argv.includes("--serve-only");
+if (serveOnly) {
+  const s = await benchServe({ requests: 500, concurrency: 16, maxTokens: 16 });
+  printServe(s);
+  process.exit(0);
+}
 const warmup = 3;
 
 /** Mean step time (ms) of the default run from the bundled base with the given plugins. */
@@ -123,7 +131,7 @@ if (throughputOnly || torchOnly) {
 // Checkpoint save and load time against size (weights + AdamW moments in F32), per config.
 const checkpointRows: Record<string, unknown>[] = [];
 for (const c of CONFIGS) {
-  const cfg = { vocabSize: c.vocab, dModel: c.dModel, nLayers: c.nLayers, nHeads: c.nHeads, contextLength: c.seqLen, ropeBase: 1e4, qkNorm: false, zLoss: 0, tiedEmbeddings: false, normEps: 1e-5, initStd: 0.02 };
+  const cfg = modelConfig(c);
   const model = Transformer.init(cfg, createRng(1, "bench"));
   const weights = model.getWeights();
   const zeros = new Map([...weights].map(([k, w]) => [k, new Float32Array(w.length)]));
@@ -165,21 +173,25 @@ const suiteRuns: Record<string, number[]> = { workers1: [], workers2: [] };
 for (let i = 0; i < 2; i++) {
   for (const workers of [1, 2]) {
     process.stderr.write(`probe suite ci with ${workers} worker(s) (${i + 1}/2)...\n`);
-    const suite = loadSuite("ci", Object.keys(PROBES));
+    const suite = await loadSuite("ci", resolveProbe);
     const pool = new PiscinaProbePool(PROBE_WORKER, { threads: workers });
     const t0 = performance.now();
-    await runSuite(suite, pool, BUNDLED_BASE, BUNDLED_BASE);
+    await runSuite(suite, pool, { kind: "checkpoint", dir: BUNDLED_BASE }, { kind: "checkpoint", dir: BUNDLED_BASE });
     suiteRuns[`workers${workers}`]!.push((performance.now() - t0) / 1000);
     await pool.close();
   }
 }
 const suiteTimes: Record<string, number> = { workers1: +mean(suiteRuns.workers1!).toFixed(1), workers2: +mean(suiteRuns.workers2!).toFixed(1) };
 
+process.stderr.write("mtx serve: 500 requests, 16 at a time, on loopback...\n");
+const serve = await benchServe({ requests: 500, concurrency: 16, maxTokens: 16 });
+
 printThroughput();
 printTorch(torch);
+printServe(serve);
 for (const c of checkpointRows) console.log(`checkpoint ${c.config}: ${c.megabytes} MB saved in ${c.saveMs} ms (${c.saveMBps} MB/s), loaded and verified in ${c.loadMs} ms (${c.loadMBps} MB/s)`);
 console.log(`probe suite ci (base vs itself): ${suiteTimes.workers1} s with 1 worker, ${suiteTimes.workers2} s with 2 workers (speed-up ${(suiteTimes.workers1! / suiteTimes.workers2!).toFixed(2)}x)`);
 console.log(`harness overhead (default run, ${overhead.steps} steps): step ${overhead.stepMsOff} ms without plugins, ${overhead.stepMsOn} ms with drift,spike: ratio ${overhead.ratio} (${((overhead.ratio - 1) * 100).toFixed(1)}%)`);
 mkdirSync(join(PACKAGE_ROOT, "bench"), { recursive: true });
-writeFileSync(join(PACKAGE_ROOT, "bench", "results.json"), JSON.stringify({ date: new Date().toISOString(), timedSteps, rows, torch, overhead, probeSuiteSeconds: suiteTimes, probeSuiteRuns: suiteRuns, checkpoints: checkpointRows }, null, 2) + "\n");
+writeFileSync(join(PACKAGE_ROOT, "bench", "results.json"), JSON.stringify({ date: new Date().toISOString(), timedSteps, rows, torch, serve, overhead, probeSuiteSeconds: suiteTimes, probeSuiteRuns: suiteRuns, checkpoints: checkpointRows }, null, 2) + "\n");
 console.log(`wrote bench/results.json`);

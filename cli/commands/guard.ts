@@ -44,7 +44,7 @@ const num = (x: unknown) => (typeof x === "number" ? x : x === "NaN" ? NaN : x =
 
 /** The guard's HTTP API over a session. */
 export function guardServer(session: GuardSession, opts: { token?: string; onFinish: (exitCode: number) => void }): FastifyInstance {
-  const app = Fastify({ bodyLimit: 16 << 20 });
+  const app = Fastify({ bodyLimit: 16 << 20, ajv: { customOptions: { coerceTypes: false } } });
   app.addHook("onRequest", async (req, reply) => {
     if (!opts.token || req.url === "/health") return;
     if (req.headers.authorization !== `Bearer ${opts.token}`) return reply.code(401).send({ error: { message: "missing or wrong bearer token", type: "unauthorized" } });

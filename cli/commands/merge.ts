@@ -3,7 +3,7 @@ import { resolve } from "node:path";
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { mergeCheckpoint } from "../../core/checkpoint/merge.js";
 import { ExitCodes } from "../../core/errors.js";
-import { resolveCheckpointPath } from "../../core/paths.js";
+import { resolveModelSource } from "../../core/interop/modelSource.js";
 import { runCommand } from "../output.js";
 
 interface MergeArgs {
@@ -24,8 +24,8 @@ export const command: CommandModule<object, MergeArgs> = {
       .option("json", { type: "boolean", default: false, describe: "Print the result as JSON" }) as Argv<MergeArgs>,
   handler: (argv: ArgumentsCamelCase<MergeArgs>) =>
     runCommand(async () => {
-      const momentsFrom = argv.momentsFrom === undefined ? undefined : resolveCheckpointPath(argv.momentsFrom);
-      const r = mergeCheckpoint(resolveCheckpointPath(argv.checkpoint), resolve(argv.out), momentsFrom);
+      const momentsFrom = argv.momentsFrom === undefined ? undefined : resolveModelSource(argv.momentsFrom);
+      const r = mergeCheckpoint(resolveModelSource(argv.checkpoint), resolve(argv.out), momentsFrom);
       if (argv.json) process.stdout.write(JSON.stringify(r) + "\n");
       else {
         process.stdout.write(`merged adapters on ${r.matrices} matrices into ${r.out} (${r.parameters.toLocaleString("en-US")} parameters)\n`);

@@ -18,6 +18,7 @@ import { Tokenizer } from "../data/tokenizer/Tokenizer.js";
 import type { TokenizerJson } from "../data/tokenizer/trainBpe.js";
 import { CheckpointError, MtxError } from "../errors.js";
 import { fsyncDir, removeQuietly, rethrowStorage, writeDurable } from "../io/files.js";
+import { completeModelConfig } from "../model/architecture.js";
 import { isAdapterParam, parameterSpecs, validateModelConfig } from "../model/Transformer.js";
 import type { AdamWState } from "../optim/state.js";
 import type { SavedRunState } from "../train/RunState.js";
@@ -322,6 +323,7 @@ function readCheckpointMeta(dir: string): { manifest: Manifest; state: Checkpoin
   const statePath = join(dir, "state.json");
   const state = parseJsonFile<CheckpointState>(statePath, readVerified(dir, "state.json", manifest).toString("utf8"), "state");
   try {
+    state.model = completeModelConfig(state.model);
     validateModelConfig(state.model);
   } catch (cause) {
     throw new CheckpointError(`${statePath}: the model config is not buildable: ${(cause as Error).message}`, { cause });

@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { ConfigError } from "../errors.js";
 import { faultLabel, parseFaults } from "../faults.js";
+import { completeModelConfig } from "../model/architecture.js";
 import { validateModelConfig } from "../model/Transformer.js";
 import { PACKAGE_ROOT } from "../paths.js";
 import { formatSchemaErrors, validateData } from "../schema.js";
@@ -44,7 +45,7 @@ function isPlainObject(x: unknown): x is Record<string, unknown> {
 export function validateConfig(raw: unknown, origin = "config"): EffectiveConfig {
   if (!isPlainObject(raw)) throw new ConfigError(`${origin}: must be a JSON object, got ${JSON.stringify(raw)}`);
   const cfg = validateData<EffectiveConfig>(runConfigSchema(), raw, origin, (m) => new ConfigError(m));
-  if (cfg.from === null) validateModelConfig({ ...cfg.model, vocabSize: cfg.model.vocabSize ?? 2 });
+  if (cfg.from === null) validateModelConfig(completeModelConfig({ ...cfg.model, vocabSize: cfg.model.vocabSize ?? 2 }));
   for (const f of parseFaults(cfg.inject)) {
     if (f.step > cfg.steps) throw new ConfigError(`invalid ${origin}:\n  inject: '${faultLabel(f)}' fires at step ${f.step}, after the run's last step (${cfg.steps}); it could never fire: give a step within the run or more --steps`);
   }

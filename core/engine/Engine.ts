@@ -55,8 +55,21 @@ export interface EngineInfo {
   versions: Record<string, string>;
 }
 
-/** Where a probe reads a model: weights in memory (they move to a worker) or a checkpoint directory. */
-export type ProbeTarget = { kind: "weights"; config: ModelConfig; weights: Record<string, Float32Array>; tokenizerJson: unknown } | { kind: "checkpoint"; dir: string };
+/**
+ * Where a probe reads a model: weights in memory (they move to a worker), a checkpoint directory, or an
+ * OpenAI-compatible endpoint (`openai:URL`; engine/openai/OpenAiModel.ts).
+ */
+export type ProbeTarget =
+  | { kind: "weights"; config: ModelConfig; weights: Record<string, Float32Array>; tokenizerJson: unknown }
+  | { kind: "checkpoint"; dir: string }
+  | { kind: "endpoint"; url: string; model?: string; tokenizerJson?: unknown };
+
+/** A name for a loaded target, for caches (undefined: weights, which are never cached). */
+export function targetKey(target: ProbeTarget): string | undefined {
+  if (target.kind === "checkpoint") return target.dir;
+  if (target.kind === "endpoint") return `${target.url}#${target.model ?? ""}`;
+  return undefined;
+}
 
 /** Peak memory of one process of an engine, for summary.json and the benchmarks. */
 export interface ProcessMemory {

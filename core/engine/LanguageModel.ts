@@ -5,6 +5,7 @@
  * measures the same way whichever engine holds the weights.
  */
 import type { ModelConfig } from "../config/types.js";
+import { ratio } from "../stats.js";
 import type { Tokenizer } from "../data/tokenizer/Tokenizer.js";
 import type { GenerateOptions, TokenRows } from "./types.js";
 
@@ -18,6 +19,11 @@ export interface LanguageModel {
   tokenLoss(rows: TokenRows): Promise<Float32Array>;
   /** Log-probabilities of every next token after each prompt (at its last position), one array of V each. */
   nextTokenLogprobs(prompts: number[][]): Promise<Float32Array[]>;
+  /**
+   * The k most likely next tokens at every position of the rows' inputs, most likely first: ids and
+   * log-probabilities row-major [size * seqLen * k] (a server's top_logprobs).
+   */
+  topLogprobs(rows: Omit<TokenRows, "targets">, k: number): Promise<{ ids: Int32Array; logprobs: Float32Array }>;
   /** A completion of each prompt (token ids, stop token excluded); rows decode side by side with a KV cache. */
   generate(prompts: number[][], opts: GenerateOptions): Promise<number[][]>;
   /**
@@ -29,12 +35,15 @@ export interface LanguageModel {
   dispose(): Promise<void>;
 }
 
-/** Held-out loss and bits per byte, overall and per source label. */
+/** Held-out loss and bits per byte with their standard errors over windows, overall and per source. */
 export interface HeldoutScore {
   loss: number;
   bpb: number;
   tokens: number;
-  perSource: Record<string, { loss: number; bpb: number; tokens: number }>;
+  /** Standard errors of loss and bpb over the scored windows (delta method for the ratios). */
+  se: { loss: number; bpb: number };
+  windows: number;
+  perSource: Record<string, { loss: number; bpb: number; tokens: number; se: { loss: number; bpb: number }; windows: number }>;
 }
 
 /** Token rows with a source label per row, as held-out batches cross into workers and engines. */
@@ -44,34 +53,42 @@ export interface LabelledRows extends TokenRows {
 
 /**
  * Mean next-token loss (nats) and bits per byte, overall and per source (lm-evaluation-harness
- * definitions: bpb = sum NLL / sum UTF-8 bytes / ln 2, which compares across tokenizers).
+ * definitions: bpb = sum NLL / sum UTF-8 bytes / ln 2, which compares across tokenizers), each with its
+ * standard error over the windows scored.
  */
 export async function scoreRows(model: LanguageModel, batches: LabelledRows[], tokenBytes = model.tokenizer.tokenBytes): Promise<HeldoutScore> {
-  const per = new Map<string, { nll: number; tokens: number; bytes: number }>();
+  const per = new Map<string, { nll: number[]; tokens: number[]; bytes: number[] }>();
   for (const b of batches) {
     const loss = await model.tokenLoss(b);
     for (let s = 0; s < b.size; s++) {
-      const acc = per.get(b.sources[s]!) ?? { nll: 0, tokens: 0, bytes: 0 };
+      const acc = per.get(b.sources[s]!) ?? { nll: [], tokens: [], bytes: [] };
+      let nll = 0;
+      let bytes = 0;
       for (let t = 0; t < b.seqLen; t++) {
         const i = s * b.seqLen + t;
-        acc.nll += loss[i]!;
-        acc.bytes += tokenBytes[b.targets[i]!]!;
+        nll += loss[i]!;
+        bytes += tokenBytes[b.targets[i]!]!;
       }
-      acc.tokens += b.seqLen;
+      acc.nll.push(nll);
+      acc.tokens.push(b.seqLen);
+      acc.bytes.push(bytes);
       per.set(b.sources[s]!, acc);
     }
   }
-  let nll = 0;
-  let tokens = 0;
-  let bytes = 0;
+  const score = (a: { nll: number[]; tokens: number[]; bytes: number[] }) => {
+    const loss = ratio(a.nll, a.tokens);
+    const bpb = ratio(a.nll, a.bytes);
+    return { loss: loss.value, bpb: bpb.value / Math.LN2, tokens: a.tokens.reduce((x, y) => x + y, 0), se: { loss: loss.se, bpb: bpb.se / Math.LN2 }, windows: a.nll.length };
+  };
+  const all = { nll: [] as number[], tokens: [] as number[], bytes: [] as number[] };
   const perSource: HeldoutScore["perSource"] = {};
   for (const [s, a] of [...per].sort(([x], [y]) => (x < y ? -1 : 1))) {
-    perSource[s] = { loss: a.nll / a.tokens, bpb: a.nll / a.bytes / Math.LN2, tokens: a.tokens };
-    nll += a.nll;
-    tokens += a.tokens;
-    bytes += a.bytes;
+    perSource[s] = score(a);
+    all.nll.push(...a.nll);
+    all.tokens.push(...a.tokens);
+    all.bytes.push(...a.bytes);
   }
-  return { loss: nll / tokens, bpb: nll / bytes / Math.LN2, tokens, perSource };
+  return { ...score(all), perSource };
 }
 
 /**

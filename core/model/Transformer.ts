@@ -1,7 +1,9 @@
 /**
- * The decoder-only transformer: token embedding, pre-RMSNorm blocks with causal multi-head attention
- * (rotary positions, rotate-half) and a 4x tanh-GELU MLP, final RMSNorm, untied LM head, no biases.
- * This is the architecture of shared/peers/torch_gpt.py, so throughput compares like for like.
+ * The decoder-only transformer: token embedding, pre-RMSNorm blocks with causal attention (rotary
+ * positions, rotate-half; grouped-query when nKvHeads < nHeads) and an MLP, final RMSNorm, LM head, no
+ * biases. The MLP is the architecture's (core/model/architecture.ts): SwiGLU for `llama` (the default, the
+ * layout Hugging Face and llama.cpp run), 4x tanh-GELU for `gelu` (shared/peers/torch_gpt.py's, so
+ * throughput compares like for like on it).
  *
  * Every parameter has a stable dotted name (`blocks.3.attn.wq`) by which freezing, adapters, weight decay
  * and logs address it. Matrices are stored [in, out] (y = x W), the transpose of torch's nn.Linear.
@@ -11,7 +13,8 @@ import type { AdapterSpec, ModelConfig } from "../config/types.js";
 import { matchesPattern } from "../optim/state.js";
 import { ConfigError } from "../errors.js";
 import type { Rng } from "../rng.js";
-import { applyRope, causalAttention, crossEntropy, embedding, fusedCausalAttention, geluTanh, linear, rmsNorm } from "./layers.js";
+import { intermediateOf, kvHeads, mlpMatrices } from "./architecture.js";
+import { applyRope, causalAttention, crossEntropy, embedding, fusedCausalAttention, geluTanh, linear, rmsNorm, swiglu } from "./layers.js";
 import { nativeKernelsActive } from "../native/kernels.js";
 import { ropeTables, type RopeSpec, type RopeTables } from "./rope.js";
 
@@ -71,20 +74,24 @@ export interface ForwardResult {
 export function parameterSpecs(cfg: ModelConfig): ParamSpec[] {
   const { vocabSize: V, dModel: D, nLayers: L, initStd } = cfg;
   const hd = D / cfg.nHeads;
+  const kv = kvHeads(cfg) * hd;
+  const inter = intermediateOf(cfg);
   const outStd = initStd / Math.sqrt(2 * L);
   const specs: ParamSpec[] = [{ name: "embed.weight", shape: [V, D], kind: "embedding", initStd }];
   for (let i = 0; i < L; i++) {
     const p = `blocks.${i}`;
     specs.push({ name: `${p}.norm1.weight`, shape: [D], kind: "norm", initStd: 0 });
-    for (const w of ["wq", "wk", "wv"]) specs.push({ name: `${p}.attn.${w}`, shape: [D, D], kind: "matrix", initStd });
+    specs.push({ name: `${p}.attn.wq`, shape: [D, D], kind: "matrix", initStd });
+    for (const w of ["wk", "wv"]) specs.push({ name: `${p}.attn.${w}`, shape: [D, kv], kind: "matrix", initStd });
     specs.push({ name: `${p}.attn.wo`, shape: [D, D], kind: "matrix", initStd: outStd });
     if (cfg.qkNorm) {
       specs.push({ name: `${p}.attn.qNorm.weight`, shape: [hd], kind: "norm", initStd: 0 });
       specs.push({ name: `${p}.attn.kNorm.weight`, shape: [hd], kind: "norm", initStd: 0 });
     }
     specs.push({ name: `${p}.norm2.weight`, shape: [D], kind: "norm", initStd: 0 });
-    specs.push({ name: `${p}.mlp.w1`, shape: [D, 4 * D], kind: "matrix", initStd });
-    specs.push({ name: `${p}.mlp.w2`, shape: [4 * D, D], kind: "matrix", initStd: outStd });
+    const mlp = mlpMatrices(cfg.arch ?? "gelu"); // inputs (w1 | gate, up), then the output projection
+    for (const name of mlp.slice(0, -1)) specs.push({ name: `${p}.${name}`, shape: [D, inter], kind: "matrix", initStd });
+    specs.push({ name: `${p}.${mlp.at(-1)!}`, shape: [inter, D], kind: "matrix", initStd: outStd });
   }
   specs.push({ name: "norm.weight", shape: [D], kind: "norm", initStd: 0 });
   if (!cfg.tiedEmbeddings) specs.push({ name: "head.weight", shape: [D, V], kind: "matrix", initStd });
@@ -109,16 +116,26 @@ export function validateModelConfig(cfg: ModelConfig): void {
   if (cfg.adapters) {
     const { rank, alpha } = cfg.adapters;
     if (!(Number.isInteger(rank) && rank >= 1) || !(alpha > 0)) throw new ConfigError(`adapters need an integer rank >= 1 and alpha > 0 (got rank ${rank}, alpha ${alpha})`);
-    if (!adapterTargets(cfg, cfg.adapters).length) throw new ConfigError(`adapters.targets (${cfg.adapters.targets.join(", ")}) match no weight matrix; parameter names look like 'blocks.0.attn.wq', 'blocks.0.mlp.w1', 'head.weight'`);
+    const matrices = parameterSpecs({ ...cfg, adapters: null }).filter((p) => p.kind === "matrix");
+    const unmatched = cfg.adapters.targets.filter((t) => !matrices.some((p) => matchesPattern(p.name, t)));
+    if (unmatched.length) throw new ConfigError(`adapters.targets: ${unmatched.map((t) => `'${t}'`).join(", ")} match${unmatched.length === 1 ? "es" : ""} no weight matrix of this ${cfg.arch ?? "gelu"} model; its matrices are named like 'blocks.0.attn.wq', 'blocks.0.${mlpMatrices(cfg.arch ?? "gelu")[0]}', 'head.weight'`);
   }
   if ((cfg.dModel / cfg.nHeads) % 2 !== 0) {
     throw new ConfigError(`model.dModel / model.nHeads (${cfg.dModel / cfg.nHeads}) must be even for rotary embeddings`);
+  }
+  const kv = kvHeads(cfg);
+  if (!(Number.isInteger(kv) && kv >= 1 && cfg.nHeads % kv === 0)) throw new ConfigError(`model.nKvHeads (${kv}) must divide model.nHeads (${cfg.nHeads}): each key/value head serves nHeads / nKvHeads query heads`);
+  if ((cfg.arch ?? "gelu") === "gelu" && cfg.intermediate != null && cfg.intermediate !== 4 * cfg.dModel) {
+    throw new ConfigError(`model.intermediate (${cfg.intermediate}) applies to arch "llama"; the gelu MLP is 4 x dModel (${4 * cfg.dModel}): remove model.intermediate or use arch "llama"`);
   }
 }
 
 /** Matrix multiply-accumulates per token of the parameter matmuls (for FLOP accounting: 6 N per token). */
 export function matmulParams(cfg: ModelConfig): number {
-  return cfg.nLayers * 12 * cfg.dModel * cfg.dModel + cfg.dModel * cfg.vocabSize;
+  const D = cfg.dModel;
+  const attention = 2 * D * D + 2 * D * kvHeads(cfg) * (D / cfg.nHeads);
+  const mlp = mlpMatrices(cfg.arch ?? "gelu").length * D * intermediateOf(cfg);
+  return cfg.nLayers * (attention + mlp) + D * cfg.vocabSize;
 }
 
 /** Training FLOPs per token at sequence length T: 6N for the matmuls plus attention (12 L T D). */
@@ -305,8 +322,8 @@ export class Transformer {
     const N = x.shape[0];
     const h = rmsNorm(x, this.param(`${p}.norm1.weight`) as tf.Tensor1D, eps);
     let q = this.project(h, `${p}.attn.wq`);
-    let k = this.project(h, `${p}.attn.wk`);
-    const v = this.project(h, `${p}.attn.wv`);
+    let k = this.repeatKv(this.project(h, `${p}.attn.wk`));
+    const v = this.repeatKv(this.project(h, `${p}.attn.wv`));
     if (this.config.qkNorm) {
       q = tf.reshape(rmsNorm(tf.reshape(q, [N, H, D / H]), this.param(`${p}.attn.qNorm.weight`) as tf.Tensor1D, eps), [N, D]);
       k = tf.reshape(rmsNorm(tf.reshape(k, [N, H, D / H]), this.param(`${p}.attn.kNorm.weight`) as tf.Tensor1D, eps), [N, D]);
@@ -314,9 +331,22 @@ export class Transformer {
     return { q, k, v };
   }
 
+  /**
+   * Grouped-query attention: keys or values [N, nKvHeads * hd] repeated to [N, nHeads * hd], query head h
+   * reading key/value head floor(h / (nHeads / nKvHeads)) (Hugging Face's repeat_kv). Identity without GQA.
+   */
+  private repeatKv(x: tf.Tensor2D): tf.Tensor2D {
+    const { dModel: D, nHeads: H } = this.config;
+    const kv = kvHeads(this.config);
+    if (kv === H) return x;
+    const N = x.shape[0];
+    return tf.reshape(tf.tile(tf.reshape(x, [N, kv, 1, D / H]), [1, 1, H / kv, 1]), [N, D]);
+  }
+
   /** x + MLP(RMSNorm(x)) for block `p`. */
   private mlpResidual(x: tf.Tensor2D, p: string): tf.Tensor2D {
     const h = rmsNorm(x, this.param(`${p}.norm2.weight`) as tf.Tensor1D, this.config.normEps);
+    if (this.config.arch === "llama") return tf.add(x, this.project(swiglu(this.project(h, `${p}.mlp.gate`), this.project(h, `${p}.mlp.up`)), `${p}.mlp.down`));
     return tf.add(x, this.project(geluTanh(this.project(h, `${p}.mlp.w1`)), `${p}.mlp.w2`));
   }
 

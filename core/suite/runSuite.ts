@@ -1,24 +1,37 @@
 /**
- * Runs a probe suite on a checkpoint (and a baseline) in a worker pool and evaluates its gates. The
- * checkpoints are verified here first, so an unreadable one is a clear error (exit 2), not a worker crash.
+ * Runs a probe suite on a model (and a baseline) in a worker pool and evaluates its gates. Models are
+ * checkpoint directories (verified here first, so an unreadable one is a clear error, exit 2, not a worker
+ * crash) or OpenAI-compatible endpoints (reached here first, for the same reason). A probe the model source
+ * cannot run is reported as not supported, and a gate on it fails.
  */
 import { resolve } from "node:path";
 import { verifyCheckpoint } from "../checkpoint/Checkpoint.js";
+import type { ProbeTarget } from "../engine/Engine.js";
+import { OpenAiModel } from "../engine/openai/OpenAiModel.js";
+import { NOT_SUPPORTED } from "../errors.js";
 import type { ProbePool } from "../pool/ProbePool.js";
-import { evaluateGate, type GateResult } from "./gates.js";
+import { evaluateGate, notSupportedGate, type GateResult } from "./gates.js";
 import type { Suite } from "./suite.js";
 
 interface ProbeValue {
   metrics: Record<string, number>;
+  stderr?: Record<string, number>;
+  counts?: Record<string, number>;
   n: number;
   details?: unknown;
 }
 
+export type ProbeStatus = "ok" | "error" | "not-supported";
+
 export interface ProbeReport {
   id: string;
   probe: string;
+  status: ProbeStatus;
   metrics: Record<string, number>;
+  /** Standard error of each metric that averages over items. */
+  stderr: Record<string, number>;
   baseline?: Record<string, number>;
+  baselineStderr?: Record<string, number>;
   n: number;
   details?: unknown;
   gates: GateResult[];
@@ -35,29 +48,57 @@ export interface SuiteReport {
   ms: number;
 }
 
-export async function runSuite(suite: Suite, pool: ProbePool, checkpoint: string, baseline?: string, onProbe?: (r: ProbeReport) => void): Promise<SuiteReport> {
+/** How a target is named in reports. */
+export function targetLabel(t: ProbeTarget): string {
+  return t.kind === "checkpoint" ? t.dir : t.kind === "endpoint" ? `openai:${t.url}${t.model ? `#${t.model}` : ""}` : "(weights in memory)";
+}
+
+async function check(t: ProbeTarget): Promise<void> {
+  if (t.kind === "checkpoint") verifyCheckpoint(t.dir, { withOptimizer: false });
+  else if (t.kind === "endpoint") await OpenAiModel.connect(t);
+}
+
+const same = (a: ProbeTarget, b: ProbeTarget) => (a.kind === "checkpoint" && b.kind === "checkpoint" ? resolve(a.dir) === resolve(b.dir) : targetLabel(a) === targetLabel(b) && a.kind !== "weights");
+
+export async function runSuite(suite: Suite, pool: ProbePool, target: ProbeTarget, baseline?: ProbeTarget, onProbe?: (r: ProbeReport) => void): Promise<SuiteReport> {
   const t0 = performance.now();
-  verifyCheckpoint(checkpoint, { withOptimizer: false });
-  if (baseline) verifyCheckpoint(baseline, { withOptimizer: false });
-  const task = (p: Suite["probes"][number], dir: string) => pool.run<ProbeValue>({ probe: p.probe, target: { kind: "checkpoint", dir }, params: p.params, seed: suite.seed }, { timeoutMs: p.timeoutMs });
+  await check(target);
+  if (baseline) await check(baseline);
+  const task = (p: Suite["probes"][number], t: ProbeTarget) => pool.run<ProbeValue>({ probe: p.ref ?? p.probe, target: t, params: p.params, seed: suite.seed }, { timeoutMs: p.timeoutMs });
   const reports = await Promise.all(
     suite.probes.map(async (p) => {
-      // The same directory as checkpoint and baseline is measured once.
-      const same = baseline !== undefined && resolve(baseline) === resolve(checkpoint);
-      const [cand, other] = await Promise.all([task(p, checkpoint), baseline && !same ? task(p, baseline) : Promise.resolve(undefined)]);
-      const base = same ? cand : other;
+      // The same model as checkpoint and baseline is measured once.
+      const once = baseline !== undefined && same(baseline, target);
+      const [cand, other] = await Promise.all([task(p, target), baseline && !once ? task(p, baseline) : Promise.resolve(undefined)]);
+      const base = once ? cand : other;
       const id = p.id ?? p.probe;
       let report: ProbeReport;
       if (!cand.ok || (base && !base.ok)) {
         const err = !cand.ok ? cand.error : (base as { error: Error }).error;
-        report = { id, probe: p.probe, metrics: {}, n: 0, gates: p.gates.map((g) => ({ metric: g.metric, rule: "run", value: null, baseline: null, threshold: null, pass: false, message: err.message })), error: err.message, ms: cand.ms };
+        const unsupported = err.message.startsWith(NOT_SUPPORTED);
+        const gates = p.gates.map((g) => (unsupported ? notSupportedGate(g, err.message) : { ...notSupportedGate(g, err.message), status: "fail" as const, rule: "run" }));
+        report = { id, probe: p.probe, status: unsupported ? "not-supported" : "error", metrics: {}, stderr: {}, n: 0, gates, error: err.message, ms: cand.ms };
       } else {
-        const baseMetrics = base?.ok ? base.value.metrics : undefined;
-        report = { id, probe: p.probe, metrics: cand.value.metrics, baseline: baseMetrics, n: cand.value.n, details: cand.value.details, gates: p.gates.map((g) => evaluateGate(g, cand.value.metrics, baseMetrics, cand.value.n)), ms: cand.ms };
+        const b = base?.ok ? base.value : undefined;
+        report = {
+          id,
+          probe: p.probe,
+          status: "ok",
+          metrics: cand.value.metrics,
+          stderr: cand.value.stderr ?? {},
+          baseline: b?.metrics,
+          baselineStderr: b?.stderr,
+          n: cand.value.n,
+          details: cand.value.details,
+          gates: p.gates.map((g) => evaluateGate(g, cand.value, b)),
+          ms: cand.ms,
+        };
       }
       onProbe?.(report);
       return report;
     }),
   );
-  return { suite: suite.name, checkpoint, baseline, pass: reports.every((r) => !r.error && r.gates.every((g) => g.pass)), probes: reports, ms: performance.now() - t0 };
+  // A probe the source cannot run fails the suite only through its gates; a probe that crashed fails it.
+  const pass = reports.every((r) => r.status !== "error" && r.gates.every((g) => g.pass));
+  return { suite: suite.name, checkpoint: targetLabel(target), baseline: baseline ? targetLabel(baseline) : undefined, pass, probes: reports, ms: performance.now() - t0 };
 }

@@ -8,9 +8,11 @@ import type { EffectiveConfig, ModelConfig } from "../config/types.js";
 import { loadRecipe } from "../data/mixture/recipe.js";
 import { Tokenizer } from "../data/tokenizer/Tokenizer.js";
 import { CheckpointError, ConfigError } from "../errors.js";
+import { completeModelConfig } from "../model/architecture.js";
 import { ropeSpec, validateModelConfig } from "../model/Transformer.js";
 import { learningRate, type ResolvedSchedule } from "../optim/schedules.js";
-import { resolveCheckpointPath, resolveTokenizerPath } from "../paths.js";
+import { resolveTokenizerPath } from "../paths.js";
+import { isHfSource, resolveModelSource } from "../interop/modelSource.js";
 import type { Logger } from "../plugin.js";
 import type { RunDir } from "../run/RunDir.js";
 
@@ -25,8 +27,8 @@ export interface Start {
   from?: { dir: string; state: CheckpointState; withOptimizer: boolean; loaded?: LoadedCheckpoint };
   /** On resume: the checkpoint's state to continue. */
   resumeState?: CheckpointState;
-  /** The starting checkpoint had no moments and --reset-optimizer was given. */
-  resetOptimizer: boolean;
+  /** Why the run starts fresh AdamW moments (its starting checkpoint has none), when it does. */
+  resetOptimizer?: string;
 }
 
 export function prepareStart(config: EffectiveConfig, opts: { resume: boolean; runDir: RunDir; log: Logger }): Start {
@@ -44,7 +46,7 @@ export function prepareStart(config: EffectiveConfig, opts: { resume: boolean; r
     const dir = `${opts.runDir.checkpoints}/${stepDirName(steps[steps.length - 1]!)}`;
     start = { dir, ...load(dir) };
   } else if (config.from !== null) {
-    const dir = resolveCheckpointPath(config.from);
+    const dir = resolveModelSource(config.from);
     start = { dir, ...load(dir) };
   }
 
@@ -53,11 +55,13 @@ export function prepareStart(config: EffectiveConfig, opts: { resume: boolean; r
   if (!opts.resume) model = stageModelConfig(config, model, !!start, opts.log);
   validateModelConfig(model);
 
-  let resetOptimizer = false;
+  let resetOptimizer: string | undefined;
   if (start && !start.hasOptimizer) {
-    if (!config.resetOptimizer) throw new CheckpointError(`${start.dir} has no optimizer moments. Mid-training should resume with the original AdamW moments; pass --reset-optimizer to start fresh ones (expect a loss spike).`);
-    resetOptimizer = true;
-    opts.log.warn(`RESET OPTIMIZER: ${start.dir} has no AdamW moments; starting from zero moments. Expect a loss spike in the first steps.`);
+    // A Hugging Face directory never carries moments: importing one is the knowing choice --reset-optimizer states.
+    const imported = !opts.resume && config.from !== null && isHfSource(config.from);
+    if (!config.resetOptimizer && !imported) throw new CheckpointError(`${start.dir} has no optimizer moments. Mid-training should resume with the original AdamW moments; pass --reset-optimizer to start fresh ones (expect a loss spike).`);
+    resetOptimizer = imported ? `starting from ${config.from}: Hugging Face checkpoints carry no optimizer moments` : "starting checkpoint has no optimizer moments; --reset-optimizer given";
+    opts.log.warn(`RESET OPTIMIZER: ${imported ? config.from : start.dir} has no AdamW moments; starting from zero moments. Expect a loss spike in the first steps.`);
   }
   const rope = ropeSpec(model);
   return {
@@ -76,7 +80,7 @@ function scratchModelConfig(config: EffectiveConfig, tokenizer: Tokenizer): Mode
   if (m.vocabSize !== undefined && m.vocabSize !== tokenizer.vocabSize) {
     throw new ConfigError(`model.vocabSize is ${m.vocabSize} but the tokenizer has ${tokenizer.vocabSize} tokens: remove model.vocabSize or use a matching tokenizer`);
   }
-  return { ...m, vocabSize: tokenizer.vocabSize };
+  return completeModelConfig({ ...m, vocabSize: tokenizer.vocabSize });
 }
 
 /**

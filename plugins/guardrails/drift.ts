@@ -11,7 +11,7 @@ import { heldoutBatches, interleave, labelledRows } from "../../core/data/pipeli
 import type { ProbeTarget } from "../../core/engine/Engine.js";
 import { PluginError } from "../../core/errors.js";
 import type { RunContext } from "../../core/hooks.js";
-import { resolveCheckpointPath } from "../../core/paths.js";
+import { resolveModelSource } from "../../core/interop/modelSource.js";
 import type { MtxPlugin, PluginDefinition, ShouldHaltVerdict, TrainerApi } from "../../core/plugin.js";
 import type { ProbePool } from "../../core/pool/ProbePool.js";
 import type { DriftParams, DriftResult } from "../../probes/drift.js";
@@ -66,7 +66,7 @@ export class DriftPlugin implements MtxPlugin {
   apply(trainer: TrainerApi): void {
     const { hooks } = trainer;
     hooks.runStart.tapPromise(PLUGIN_NAME, async (run) => {
-      const base = this.options.base === "start" ? run.from : resolveCheckpointPath(this.options.base);
+      const base = this.options.base === "start" ? run.from : resolveModelSource(this.options.base);
       if (!base) throw new PluginError(PLUGIN_NAME, "runStart", "base 'start' needs a run that starts from a checkpoint; set options.base to a checkpoint directory");
       const replay = run.data.groups.filter((g) => g.replay).flatMap((g) => g.sources);
       const generalSources = replay.length ? replay : Object.keys(run.data.heldout);

@@ -138,7 +138,8 @@ export class ProbesPlugin implements MtxPlugin {
       if (!r) continue;
       for (const [k, v] of Object.entries(r.metrics)) logged[`probe.${this.id(p)}.${k}`] = v;
       for (const g of p.gates) {
-        const gate = evaluateGate({ z: 2, ...g } as Gate, r.metrics, this.start[this.id(p)], r.n);
+        const start = this.start[this.id(p)];
+        const gate = evaluateGate({ z: 2, ...g } as Gate, r, start ? { metrics: start, n: r.n } : undefined);
         if (!gate.pass) failed.push({ id: this.id(p), gate });
       }
     }

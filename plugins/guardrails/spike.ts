@@ -84,12 +84,14 @@ export class SpikePlugin implements MtxPlugin {
   }
 
   /** The next rung for a spike at `step`, honouring the cooldown and the rollback budget. */
-  private escalate(step: number): { action: VerdictAction; rung: number } {
+  private escalate(step: number, lowest?: VerdictAction): { action: VerdictAction; rung: number } {
     if (step - this.s.lastSpike > this.options.cooldown) {
       this.s.streak = 0;
       this.s.streakStart = step;
     }
-    const rung = Math.min(this.s.streak, this.options.ladder.length - 1);
+    let rung = Math.min(this.s.streak, this.options.ladder.length - 1);
+    const floor = lowest === undefined ? -1 : this.options.ladder.indexOf(lowest);
+    if (floor > rung) rung = floor;
     this.s.streak++;
     this.s.lastSpike = step;
     let action = this.options.ladder[rung]!;
@@ -98,7 +100,8 @@ export class SpikePlugin implements MtxPlugin {
   }
 
   private verdict(ctx: StepContext, d: Detection, allowed: readonly VerdictAction[]): Verdict | undefined {
-    const { action, rung } = this.escalate(ctx.step);
+    // An update that has landed is undone only by a rollback: a spike seen after the update starts at that rung.
+    const { action, rung } = this.escalate(ctx.step, allowed.includes("skip") ? undefined : "rollback");
     const samples = ctx.batch.samples.map((x) => x.id);
     const evidence: Record<string, unknown> = {
       signal: d.signal,
@@ -174,9 +177,11 @@ export class SpikePlugin implements MtxPlugin {
         this.push("updateNorm", ctx.updateNorm);
         return undefined;
       }
-      // The update is already applied: only a rollback or a halt can act now; a lower rung climbs the ladder.
+      // The update is already applied: skipping a later step or lowering the LR leaves its damage in the
+      // weights (one 100x update costs a small model 12% of its loss for the rest of a 110-step run), so
+      // the ladder's rollback rung answers it; without rollback (or halt) in the ladder it is a warning.
       const v = this.verdict(ctx, d, ["rollback", "halt"]) as ShouldHaltVerdict | undefined;
-      if (!v) trainer.warn(PLUGIN_NAME, `update norm ${d.value.toPrecision(5)} is ${d.z.toFixed(1)} sigma above the window mean (spike ${this.s.streak} of a streak)`, { ...d });
+      if (!v) trainer.warn(PLUGIN_NAME, `update norm ${d.value.toPrecision(5)} is ${d.z.toFixed(1)} sigma above the window mean (spike ${this.s.streak} of a streak)`, { ...d, streak: this.s.streak });
       return v;
     });
   }

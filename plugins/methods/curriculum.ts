@@ -12,7 +12,7 @@ import { PackedStream } from "../../core/data/PackedStream.js";
 import { labelledRows } from "../../core/data/pipeline.js";
 import { scoreRows, type LanguageModel } from "../../core/engine/LanguageModel.js";
 import { PluginError } from "../../core/errors.js";
-import { resolveCheckpointPath } from "../../core/paths.js";
+import { resolveModelSource } from "../../core/interop/modelSource.js";
 import type { MtxPlugin, PluginDefinition, TrainerApi } from "../../core/plugin.js";
 import schema from "./curriculum.schema.json" with { type: "json" };
 
@@ -72,7 +72,7 @@ export class CurriculumPlugin implements MtxPlugin {
         this.samples.set(g.name, stream.next());
       }
       if (!this.samples.size) throw new PluginError(PLUGIN_NAME, "runStart", "no mixture group has held-out documents to score; raise the recipe's heldoutShare");
-      const dir = this.options.proctor === "start" ? run.from : resolveCheckpointPath(this.options.proctor);
+      const dir = this.options.proctor === "start" ? run.from : resolveModelSource(this.options.proctor);
       if (!dir) throw new PluginError(PLUGIN_NAME, "runStart", `proctor 'start' needs a run that starts from a checkpoint; give options.proctor a checkpoint directory`);
       const proctor = await run.loadModel(dir);
       try {

@@ -20,7 +20,7 @@ import type { LanguageModel } from "../../core/engine/LanguageModel.js";
 import type { Rollouts } from "../../core/engine/types.js";
 import { PluginError } from "../../core/errors.js";
 import { matmulParams } from "../../core/model/Transformer.js";
-import { resolveCheckpointPath } from "../../core/paths.js";
+import { resolveModelSource } from "../../core/interop/modelSource.js";
 import type { MtxPlugin, PluginDefinition, TrainerApi } from "../../core/plugin.js";
 import type { Rng } from "../../core/rng.js";
 import { HELDOUT_SHARE, PROBE_SEED } from "../../probes/items.js";
@@ -120,7 +120,7 @@ export class IrlPlugin implements MtxPlugin {
       if (!this.items.length) throw new PluginError(PLUGIN_NAME, "runStart", `no ${o.task} items with difficulty <= ${o.maxDifficulty}`);
       this.rng = trainer.rng(PLUGIN_NAME);
       if (o.klWeight > 0) {
-        const ref = o.reference === "start" ? (run.config.from === null ? undefined : run.from ?? resolveCheckpointPath(run.config.from)) : resolveCheckpointPath(o.reference);
+        const ref = o.reference === "start" ? (run.config.from === null ? undefined : run.from ?? resolveModelSource(run.config.from)) : resolveModelSource(o.reference);
         if (!ref) throw new PluginError(PLUGIN_NAME, "runStart", "the KL term needs a reference model but the run starts from a random init: set options.reference to a checkpoint or klWeight to 0");
         this.reference = await run.loadModel(ref);
       }

@@ -22,9 +22,9 @@ describe("method flags and mtx merge", () => {
   });
 
   it("trains adapters with --lora-rank, prints the trainable count, and merges them with mtx merge", () => {
-    const r = mtx(["train", "--config", config, "--from", start, "--steps", "2", "--out", join(dir, "lora"), "--lora-rank", "2", "--lora-targets", "*.attn.wq,*.mlp.w1"]);
+    const r = mtx(["train", "--config", config, "--from", start, "--steps", "2", "--out", join(dir, "lora"), "--lora-rank", "2", "--lora-targets", "*.attn.wq,*.mlp.gate"]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toMatch(/trainable: 896 of [\d,]+ parameters .*adapters rank 2 on 4 matrices/);
+    expect(r.stderr).toMatch(/trainable: 768 of [\d,]+ parameters .*adapters rank 2 on 4 matrices/);
     const ckpt = join(dir, "lora", "checkpoints", "step-2");
     expect(existsSync(join(ckpt, "adapters.safetensors"))).toBe(true);
     const m = mtx(["merge", "--checkpoint", ckpt, "--out", join(dir, "merged"), "--moments-from", start]);
@@ -66,5 +66,9 @@ describe("method flags and mtx merge", () => {
     const t = mtx(["train", "--config", config, "--steps", "1", "--out", join(dir, "bad2"), "--lora-rank", "0"]);
     expect(t.code).toBe(2);
     expect(t.stderr).toMatch(/adapters\.rank/);
+    // A target pattern that names no matrix of this architecture (gelu's w1 on a llama model) is a typo, not a no-op.
+    const u = mtx(["train", "--config", config, "--steps", "1", "--out", join(dir, "bad3"), "--lora-rank", "2", "--lora-targets", "*.attn.wq,*.mlp.w1"]);
+    expect(u.code).toBe(2);
+    expect(u.stderr).toMatch(/'\*\.mlp\.w1' matches no weight matrix of this llama model.*mlp\.gate/);
   });
 });

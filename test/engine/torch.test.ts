@@ -31,6 +31,9 @@ function train(args: string[], opts: { cwd?: string; env?: Record<string, string
   return r;
 }
 
+/** The default architecture (llama) with 2 key/value heads for 4 query heads. */
+const GQA = { dModel: 32, nLayers: 2, nHeads: 4, nKvHeads: 2, contextLength: 32 };
+
 const rel = (a: number, b: number) => Math.abs(a - b) / Math.abs(b);
 
 async function until(cond: () => boolean, timeoutMs = 90_000): Promise<void> {
@@ -46,7 +49,7 @@ describe("the PyTorch engine", () => {
   let tfjs: Line[] = [];
   beforeAll(() => {
     dir = tempDir("mtx-torch-");
-    train(["--config", config(dir, { steps: 20 }), "--out", join(dir, "tfjs")]);
+    train(["--config", config(dir, { steps: 20, model: GQA }), "--out", join(dir, "tfjs")]);
     tfjs = metricsOf(join(dir, "tfjs"));
   });
 
@@ -61,10 +64,10 @@ describe("the PyTorch engine", () => {
     expect(rel(runs[1]!.gradNorm, runs[0]!.gradNorm)).toBeLessThan(1e-3);
   });
 
-  it("trains 20 steps from the same init as the tfjs engine, within 1e-3; bitwise the same twice", () => {
+  it("trains 20 steps from the same init as the tfjs engine (llama, grouped-query attention), within 1e-3; bitwise the same twice", () => {
     const a = join(dir, "torch-a");
     const b = join(dir, "torch-b");
-    const cfg = config(dir, { steps: 20 });
+    const cfg = config(dir, { steps: 20, model: GQA });
     train(["--config", cfg, "--out", a, "--engine", "torch"]);
     train(["--config", cfg, "--out", b, "--engine", "torch"]);
     const torch = metricsOf(a);

@@ -42,26 +42,24 @@ describe("resume continuity", () => {
 });
 
 describe("spike plugin in a run", () => {
-  it("detects an injected LR spike by the update norm, rolls back to the last good checkpoint, and recovers close to the clean run", async () => {
+  it("detects an injected LR spike by the update norm, rolls back to the last good checkpoint at once, and recovers close to the clean run", async () => {
     const cfg = { steps: 110, checkpoint: { every: 20, keepLast: 3 }, schedule: { type: "constant", peakLr: 0.003, warmupSteps: 5 } };
     const clean = await tinyRun(cfg, [new SpikePlugin(fast)]); // same guardrail, no fault
     const injected = { ...cfg, inject: ["lr-spike@70:x100:3"] };
     const guarded = await tinyRun(injected, [new SpikePlugin(fast)]);
     const unguarded = await tinyRun(injected);
-    // The 100x updates show first in the update norm (after the update: warnings climbing the ladder),
-    // then the third spike of the streak rolls back to the last good checkpoint.
+    // The first 100x update shows in the update norm after it has landed: the ladder's rollback rung answers
+    // it at once (a skip or a lower LR later would leave the damage in the weights).
     const after = guarded.decisions.filter((d) => d.plugin === "spike" && (d.step as number) >= 70);
-    expect(after.slice(0, 2).map((d) => d.action)).toEqual(["warn", "warn"]);
-    const rollback = after.find((d) => d.action === "rollback")!;
-    expect(rollback.step).toBeLessThanOrEqual(75);
-    expect(rollback.outcome).toMatch(/rolled back to step (40|60)/);
-    expect(rollback.evidence).toMatchObject({ rung: 3, threshold: 6, samples: expect.any(Array), sources: expect.any(Array) });
+    const rollback = after[0]!;
+    expect(rollback).toMatchObject({ step: 70, action: "rollback", evidence: { signal: "updateNorm", streak: 1, rung: 3, threshold: 6 } });
+    expect(rollback.outcome).toMatch(/rolled back to step 60/);
     expect((rollback.evidence as { z: number }).z).toBeGreaterThan(6);
     expect(rollback.skipSamples as string[]).toEqual(expect.arrayContaining((rollback.evidence as { samples: string[] }).samples));
     expect(guarded.decisions.filter((d) => d.action === "inject")).toHaveLength(1); // the fault does not fire again on the replay
     expect(guarded.summary.status).toBe("completed");
     const final = (r: typeof clean) => r.metrics.slice(-10).reduce((a, m) => a + m.loss, 0) / 10;
-    expect(Math.abs(final(guarded) / final(clean) - 1)).toBeLessThan(0.02);
+    expect(Math.abs(final(guarded) / final(clean) - 1)).toBeLessThan(0.04); // measured 2.1%: the skipped window's data differs
     expect(final(unguarded) / final(clean) - 1).toBeGreaterThan(0.05);
   });
 
@@ -157,14 +155,18 @@ describe("the spike ladder with the shipped defaults", () => {
     expect(h.run(10).before).toMatchObject({ evidence: { rung: 1 } });
   });
 
-  it("an update-norm spike (the update already applied) can only roll back or halt: lower rungs warn and climb", () => {
+  it("an update-norm spike (the update already applied) goes straight to the rollback rung; without one in the ladder it warns", () => {
     const h = harness();
     h.calm(100);
     const a = h.run(3, 1, 5);
     expect(a.before).toBeUndefined();
-    expect(a.after).toBeUndefined();
-    expect(h.warnings.at(-1)).toMatch(/update norm 5\.0000 is \d+\.\d sigma above the window mean \(spike 1 of a streak\)/);
-    expect(h.run(3, 1, 5).after).toBeUndefined();
-    expect(h.run(3, 1, 5).after).toMatchObject({ action: "rollback", evidence: { signal: "updateNorm", rung: 3 } });
+    expect(a.after).toMatchObject({ action: "rollback", evidence: { signal: "updateNorm", rung: 3, streak: 1 } });
+    const w = harness({ ladder: ["skip", "reduce-lr"] });
+    w.calm(100);
+    expect(w.run(3, 1, 5).after).toBeUndefined();
+    expect(w.warnings.at(-1)).toMatch(/update norm 5\.0000 is \d+\.\d sigma above the window mean \(spike 1 of a streak\)/);
+    const halt = harness({ ladder: ["skip", "halt"] });
+    halt.calm(100);
+    expect(halt.run(3, 1, 5).after).toBeUndefined(); // halt is the ladder's second rung: the first spike warns
   });
 });

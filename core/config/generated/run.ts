@@ -171,6 +171,10 @@ export interface AdapterConfig {
  */
 export interface ModelConfig {
   /**
+   * `llama`: SwiGLU MLP down(silu(gate x) * up x) of width `intermediate`, optional grouped-query attention (`nKvHeads`); the layout Hugging Face's LlamaForCausalLM and llama.cpp run. `gelu`: a 4x tanh-GELU MLP (mlp.w1, mlp.w2), mtx's architecture before 0.2 (checkpoints without `arch` are gelu).
+   */
+  arch?: "llama" | "gelu";
+  /**
    * Defaults to the tokenizer's vocabulary size; if given it must equal it.
    */
   vocabSize?: number;
@@ -178,11 +182,19 @@ export interface ModelConfig {
    * Residual width.
    */
   dModel?: number;
+  /**
+   * Width of the llama MLP. null: 8/3 dModel rounded up to a multiple of 32 (about the parameters of a 4x GELU MLP). The gelu MLP is always 4 dModel.
+   */
+  intermediate?: number | null;
   nLayers?: number;
   /**
    * Attention heads; dModel / nHeads must be even.
    */
   nHeads?: number;
+  /**
+   * Key/value heads for grouped-query attention; must divide nHeads. null: nHeads (plain multi-head attention).
+   */
+  nKvHeads?: number | null;
   /**
    * Training sequence length in tokens.
    */

@@ -37,6 +37,15 @@ export class TfjsModel implements LanguageModel {
     return tf.tidy(() => (this.transformer.forward(rows.inputs, rows.targets, rows.size, rows.seqLen).tokenLoss.dataSync() as Float32Array).slice());
   }
 
+  async topLogprobs(rows: Omit<TokenRows, "targets">, k: number): Promise<{ ids: Int32Array; logprobs: Float32Array }> {
+    return tf.tidy(() => {
+      const m = this.transformer;
+      const lp = tf.logSoftmax(m.logits(m.hidden(rows.inputs, rows.size, rows.seqLen)));
+      const top = tf.topk(lp, k);
+      return { ids: (top.indices.dataSync() as Int32Array).slice(), logprobs: (top.values.dataSync() as Float32Array).slice() };
+    });
+  }
+
   async nextTokenLogprobs(prompts: number[][]): Promise<Float32Array[]> {
     return prompts.map((p) => nextTokenLogProbs(this.transformer, p, Math.max(p.length, 1)));
   }

@@ -26,6 +26,11 @@ export class TorchModel implements LanguageModel {
     return r.buffers.loss as Float32Array;
   }
 
+  async topLogprobs(rows: Omit<TokenRows, "targets">, k: number): Promise<{ ids: Int32Array; logprobs: Float32Array }> {
+    const r = await this.proc.request("top_logprobs", { model: this.id, size: rows.size, seqLen: rows.seqLen, k }, { inputs: rows.inputs });
+    return { ids: r.buffers.ids as Int32Array, logprobs: r.buffers.logprobs as Float32Array };
+  }
+
   async nextTokenLogprobs(prompts: number[][]): Promise<Float32Array[]> {
     const r = await this.proc.request("next_logprobs", { model: this.id, lengths: prompts.map((p) => p.length) }, { ids: Int32Array.from(prompts.flat()) });
     const all = r.buffers.logprobs as Float32Array;
@@ -59,4 +64,21 @@ export class TorchModel implements LanguageModel {
       // The process is gone: so is the model.
     }
   }
+}
+
+/**
+ * A checkpoint loaded into a PyTorch process of its own (one rank), for serving and probing a model the
+ * TensorFlow.js engine cannot hold. Close it to end the process.
+ */
+export async function openTorchModel(dir: string, opts: { device?: "auto" | "cpu" | "cuda"; python?: string; log?: (line: string) => void } = {}): Promise<{ model: TorchModel; close(): Promise<void> }> {
+  const { resolvePython } = await import("./python.js");
+  const { TorchProcess } = await import("./TorchProcess.js");
+  const { verifyCheckpoint } = await import("../../checkpoint/Checkpoint.js");
+  const { Tokenizer } = await import("../../data/tokenizer/Tokenizer.js");
+  const v = verifyCheckpoint(dir, { withOptimizer: false });
+  const python = resolvePython({ configured: opts.python, install: true, log: opts.log ?? (() => {}) });
+  const proc = await TorchProcess.launch({ python: python.python, nproc: 1, device: opts.device ?? "auto", strategy: "auto", timeoutSec: 600 });
+  await proc.ready();
+  const r = await proc.request("load_model", { dir });
+  return { model: new TorchModel(proc, String(r.header.id), v.state.model, new Tokenizer(v.tokenizerJson)), close: () => proc.close() };
 }

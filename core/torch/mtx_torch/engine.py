@@ -309,6 +309,13 @@ class Engine:
             loss, _, _ = model(inputs, targets)
         return {}, {"loss": loss.float()}
 
+    def op_top_logprobs(self, h, b):
+        model = self._model_for(h)
+        with torch.no_grad():
+            inputs = b["inputs"].view(h["size"], h["seqLen"]).long().to(self.device)
+            top = torch.topk(model(inputs, mode="logprobs").float(), h["k"], dim=-1)
+        return {}, {"ids": top.indices.int().cpu(), "logprobs": top.values.cpu()}
+
     def op_next_logprobs(self, h, b):
         model = self._model_for(h)
         out = []

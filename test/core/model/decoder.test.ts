@@ -29,6 +29,7 @@ function fullLogProbs(model: Transformer, rows: number[][]): Float32Array {
 describe.each([
   ["plain RoPE", base],
   ["YaRN x2, qk-norm", { ...base, qkNorm: true, rope: { type: "yarn" as const, base: 10000, factor: 2, originalContext: 8 } }],
+  ["llama, grouped-query attention", { ...base, arch: "llama" as const, nHeads: 4, nKvHeads: 2, intermediate: 24 }],
   ["adapters", { ...base, adapters: { rank: 2, alpha: 4, targets: ["*.attn.*", "*.mlp.*", "head.weight"] } }],
 ])("decoder with %s", (_, cfg) => {
   it("matches the full forward pass within 1e-4 at every step", () => {
