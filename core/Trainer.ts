@@ -142,6 +142,7 @@ export class Trainer implements TrainerApi {
   async train(): Promise<RunSummary> {
     // The run directory is this process's alone from here on (a second writer gets exit 2).
     this.run = RunDir.openForWriting(this.config.out, { resume: !!this.options.resume, onMoved: (to) => this.log.info(`${this.config.out} held an earlier run: moved it to ${to}`) });
+    if (this.config.log.tensorboard) this.run.streamToTensorboard();
     const started = (this.started = performance.now());
     let status: RunStatus = "failed";
     let halt: Halt | undefined;

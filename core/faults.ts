@@ -1,20 +1,28 @@
 /**
  * Fault injection, for testing guardrails: `lr-spike@120:x20`, `lr-spike@120:x20:5` (5 steps),
  * `nan@200`, `bad-batch@150`, `weight-noise@300:0.05`. Each fault fires once per run (a replay of the
- * same step after a rollback does not fire it again) and is recorded in decisions.jsonl.
+ * same step after a rollback does not fire it again) unless it ends in `:recur` (a fault in the data or the
+ * machine that is there again on every pass), and is recorded in decisions.jsonl.
  */
 import { ConfigError } from "./errors.js";
 
-export type Fault =
+export type Fault = (
   | { kind: "lr-spike"; step: number; factor: number; steps: number }
   | { kind: "nan"; step: number }
   | { kind: "bad-batch"; step: number }
-  | { kind: "weight-noise"; step: number; scale: number };
+  | { kind: "weight-noise"; step: number; scale: number }
+) & { recur?: boolean };
 
-const FORMS = "lr-spike@STEP:xFACTOR[:STEPS], nan@STEP, bad-batch@STEP, weight-noise@STEP:SCALE";
+const FORMS = "lr-spike@STEP:xFACTOR[:STEPS], nan@STEP, bad-batch@STEP, weight-noise@STEP:SCALE, each optionally ending in :recur";
 
 export function parseFault(spec: string): Fault {
-  const m = /^([a-z-]+)@(\d+)(?::(.*))?$/.exec(spec.trim());
+  const recur = /:recur$/.test(spec.trim());
+  const f = parseOnce(spec, spec.trim().replace(/:recur$/, ""));
+  return recur ? { ...f, recur } : f;
+}
+
+function parseOnce(spec: string, body: string): Fault {
+  const m = /^([a-z-]+)@(\d+)(?::(.*))?$/.exec(body);
   const bad = (why: string) => new ConfigError(`inject: '${spec}' ${why}; use ${FORMS}`);
   if (!m) throw bad("is not of the form KIND@STEP[:ARGS]");
   const [, kind, stepText, args] = m;
@@ -45,6 +53,10 @@ export function parseFaults(specs: string[]): Fault[] {
 }
 
 export function faultLabel(f: Fault): string {
+  return baseLabel(f) + (f.recur ? ":recur" : "");
+}
+
+function baseLabel(f: Fault): string {
   switch (f.kind) {
     case "lr-spike":
       return `lr-spike@${f.step}:x${f.factor}${f.steps > 1 ? `:${f.steps}` : ""}`;

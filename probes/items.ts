@@ -11,8 +11,8 @@ import { isHeldOut } from "../core/data/sources/general.js";
 export const PROBE_SEED = 2026;
 export const HELDOUT_SHARE = 0.05;
 
-export function heldoutMath(count: number, pool = 6000): MathItem[] {
-  return mathItems(PROBE_SEED, pool).filter((i) => isHeldOut(i.id, HELDOUT_SHARE)).slice(0, count);
+export function heldoutMath(count: number, pool = 6000, maxDifficulty = Infinity): MathItem[] {
+  return mathItems(PROBE_SEED, pool).filter((i) => isHeldOut(i.id, HELDOUT_SHARE) && i.difficulty <= maxDifficulty).slice(0, count);
 }
 
 export function heldoutCode(count: number, pool = 3000): CodeItem[] {

@@ -52,22 +52,28 @@ export function majority(answers: (string | undefined)[]): { answer?: string; co
   return { answer: best, count, entropy, answered };
 }
 
-/** math's metrics in a stable order: accuracy, lengths and likelihoods, accuracy.d1, d2, ..., maj@k. */
+/** math's metrics in a stable order: accuracy, lengths and likelihoods, accuracy.d1, d2, ..., maj@k, pass@k, sampled pass@1. */
 function sortedDifficulties(r: ProbeResult): ProbeResult {
   const keys = Object.keys(r.metrics);
   const difficulty = (k: string) => Number(/^accuracy\.d(\d+)$/.exec(k)?.[1] ?? NaN);
   const byDifficulty = keys.filter((k) => Number.isFinite(difficulty(k))).sort((a, b) => difficulty(a) - difficulty(b));
-  const order = [...["accuracy", "meanCompletionChars", "solutionNll", "answerNll"].filter((k) => k in r.metrics), ...byDifficulty, ...keys.filter((k) => k.startsWith("maj@"))];
+  const order = [...["accuracy", "meanCompletionChars", "solutionNll", "answerNll"].filter((k) => k in r.metrics), ...byDifficulty, ...keys.filter((k) => k.startsWith("maj@")), ...keys.filter((k) => k.startsWith("pass@")), ...keys.filter((k) => k === "sampledPass@1")];
   return { ...r, metrics: Object.fromEntries(order.map((k) => [k, r.metrics[k]!])) };
 }
 
 export const math: ProbeDefinition = {
   name: "math",
   description: "held-out synthetic word problems: exact match of Answer: N by difficulty, maj@k",
-  params: { items: "problems (30)", k: "samples per problem for maj@k (1: greedy only)", temperature: "sampling temperature for maj@k (0.7)", maxTokens: "tokens per solution (72)" },
-  metrics: (p) => ["accuracy", "accuracy.d*", "meanCompletionChars", "solutionNll", "answerNll", ...(Number(p.k ?? 1) > 1 ? [`maj@${Number(p.k)}`] : [])],
+  params: {
+    items: "problems (30)",
+    maxDifficulty: "hardest problem asked, in operations (6: all, cycling 1-6)",
+    k: "samples per problem for maj@k, pass@k and sampled pass@1 (1: greedy only)",
+    temperature: "sampling temperature of the k samples (0.7)",
+    maxTokens: "tokens per solution (72)",
+  },
+  metrics: (p) => ["accuracy", "accuracy.d*", "meanCompletionChars", "solutionNll", "answerNll", ...(Number(p.k ?? 1) > 1 ? [`maj@${Number(p.k)}`, `pass@${Number(p.k)}`, "sampledPass@1"] : [])],
   async run(ctx, params) {
-    const items = heldoutMath(Number(params.items ?? 30));
+    const items = heldoutMath(Number(params.items ?? 30), 6000, Number(params.maxDifficulty ?? 6));
     const k = Number(params.k ?? 1);
     const maxTokens = Number(params.maxTokens ?? 72);
     const rng = createRng(ctx.seed, "math");
@@ -89,6 +95,10 @@ export const math: ProbeDefinition = {
       if (k > 1) {
         const samples = (await answersOf(ctx, prompt, maxTokens, k, Number(params.temperature ?? 0.7), rng)).map((a) => a.answer);
         s.add(`maj@${k}`, majority(samples).answer === String(item.answer) ? 1 : 0);
+        // pass@k: some sample is right; sampled pass@1: the share of samples that are (unbiased pass@1 at T).
+        const right = samples.filter((a) => a === String(item.answer)).length;
+        s.add(`pass@${k}`, right > 0 ? 1 : 0);
+        s.add("sampledPass@1", right / k);
       }
     }
     return sortedDifficulties(s.result(items.length));

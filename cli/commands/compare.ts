@@ -40,8 +40,10 @@ export const command: CommandModule<object, CompareArgs> = {
       else {
         const fmt = (v: unknown) => (typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toFixed(4)) : String(v ?? "-"));
         const width = Math.max(...table.map((r) => r.metric.length));
-        process.stdout.write(`${"".padEnd(width)}  ${runs.map((r) => r.name.padStart(14)).join("")}\n`);
-        for (const r of table) process.stdout.write(`${r.metric.padEnd(width)}  ${r.values.map((v) => fmt(v).padStart(14)).join("")}\n`);
+        // Each run's column as wide as its name or its widest value, two spaces apart.
+        const cols = runs.map((r, i) => Math.max(r.name.length, ...table.map((row) => fmt(row.values[i]).length)));
+        process.stdout.write(`${"".padEnd(width)}${runs.map((r, i) => "  " + r.name.padStart(cols[i]!)).join("")}\n`);
+        for (const r of table) process.stdout.write(`${r.metric.padEnd(width)}${r.values.map((v, i) => "  " + fmt(v).padStart(cols[i]!)).join("")}\n`);
         process.stdout.write(`report: ${out}\n`);
       }
       return ExitCodes.ok;

@@ -1,4 +1,7 @@
-/** `mtx report`: one self-contained HTML report of a run, with optional PNGs, CSV and TensorBoard exports. */
+/**
+ * `mtx report`: one self-contained HTML report of a run; or, with --png, --csv or --tensorboard, only those
+ * exports (add --out to write the HTML as well).
+ */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { writeFileAtomic } from "../../core/io/files.js";
 import { join, resolve } from "node:path";
@@ -44,16 +47,25 @@ export const command: CommandModule<object, ReportArgs> = {
   builder: (y: Argv) =>
     y
       .positional("run", { type: "string", demandOption: true, describe: "Run directory (the --out of mtx train)" })
-      .option("out", { type: "string", describe: "HTML file to write", defaultDescription: "RUN/report.html" })
-      .option("png", { type: "string", describe: "Also write each plot as PNG into this directory" })
-      .option("csv", { type: "string", describe: "Also write the per-step metrics as CSV to this file" })
-      .option("tensorboard", { type: "string", describe: "Also write a TensorBoard event file of the metrics into this directory" })
+      .option("out", { type: "string", describe: "HTML file to write (with --png/--csv/--tensorboard the HTML is written only when --out is given)", defaultDescription: "RUN/report.html" })
+      .option("png", { type: "string", describe: "Write each plot as PNG into this directory" })
+      .option("csv", { type: "string", describe: "Write the per-step metrics as CSV to this file" })
+      .option("tensorboard", { type: "string", describe: "Write a TensorBoard event file of the metrics and decisions into this directory (a run writes RUN/tb/ itself as it trains)" })
       .option("json", { type: "boolean", default: false, describe: "Print what was written as JSON" }) as Argv<ReportArgs>,
   handler: (argv: ArgumentsCamelCase<ReportArgs>) =>
     runCommand(async () => {
-      const { path, plots, run } = await writeRunReport(argv.run, argv.out);
-      const written: Record<string, unknown> = { report: path, plots: plots.map((p) => p.id) };
-      if (argv.png) written.png = writePngs(plots, resolve(argv.png));
+      const exportsOnly = !!(argv.png || argv.csv || argv.tensorboard) && !argv.out;
+      const written: Record<string, unknown> = {};
+      let run: RunRecord;
+      if (exportsOnly) {
+        run = loadRun(argv.run);
+        if (argv.png) written.png = writePngs((await runReport(run)).plots, resolve(argv.png));
+      } else {
+        const r = await writeRunReport(argv.run, argv.out);
+        run = r.run;
+        Object.assign(written, { report: r.path, plots: r.plots.map((p) => p.id) });
+        if (argv.png) written.png = writePngs(r.plots, resolve(argv.png));
+      }
       if (argv.csv) {
         writeFileSync(resolve(argv.csv), metricsCsv(run));
         written.csv = resolve(argv.csv);

@@ -150,6 +150,7 @@ export class GuardSession implements TrainerApi {
   /** Lock the run directory and start the plugins. */
   async open(): Promise<void> {
     this.run = RunDir.openForWriting(this.config.out, { resume: false, onMoved: (to) => this.log.info(`${this.config.out} held an earlier run: moved it to ${to}`) });
+    if (this.config.log?.tensorboard !== false) this.run.streamToTensorboard();
     this.run.writeJson("config.json", { ...this.config, guard: { base: this.options.base ?? null } });
     const unavailable = (what: string) => () => {
       throw new ConfigError(`${what} is not available under mtx guard: the model lives in the loop being guarded`);

@@ -136,6 +136,9 @@ function probeTables(probes: ProbeRecord[], metrics: RunRecord["metrics"]): Html
       }
     }
   }
+  // Drift is a probe of the general held-out text against the base: its measurements, at the step they measured.
+  const drift = metrics.filter((m) => typeof m.driftBpb === "number").map((m) => ({ step: m.step, probe: "drift", metrics: Object.fromEntries(["driftBpb", "driftBaseBpb", "driftDelta", "driftKl"].filter((k) => typeof m[k] === "number").map((k) => [k, m[k] as number])) }));
+  if (drift.length) byProbe.set("drift", drift);
   if (!byProbe.size) return html`<p>No probes ran during this run (add the <code>probes</code>, <code>longctx</code> or <code>drift</code> plugins).</p>`;
   return html`${[...byProbe].map(([probe, recs]) => {
       const first = recs[0]!;
@@ -188,8 +191,8 @@ export function finalMetrics(runs: RunRecord[]): { metric: string; values: (numb
     { metric: "drift: change vs base", values: runs.map((r) => lastOf(r, "driftDelta")) },
     { metric: "KL to the base", values: runs.map((r) => lastOf(r, "driftKl")) },
     { metric: "decisions", values: runs.map((r) => r.decisions.length) },
-    { metric: "tokens/s", values: runs.map((r) => r.summary?.tokensPerSec) },
-    { metric: "share of base compute", values: runs.map((r) => computeOf(r)?.share) },
+    { metric: "tokens/s", values: runs.map((r) => (r.summary ? Math.round(r.summary.tokensPerSec) : undefined)) },
+    { metric: "share of base compute", values: runs.map((r) => { const share = computeOf(r)?.share; return share === undefined ? undefined : `${(share * 100).toFixed(2)}%`; }) },
   ];
   return rows.filter((r) => r.values.some((v) => v !== undefined));
 }

@@ -7,12 +7,17 @@
  *   probes.jsonl     in-training probe measurements
  *   summary.json     the outcome (written at the end, also on halt, interrupt and failure)
  *   checkpoints/step-<N>/
+ *   tb/              TensorBoard event files, one per process, mirroring the records as they are written
  *   .mtx.lock        held by the one process writing the run (lock.ts)
  */
 import { existsSync, readFileSync, renameSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import { appendLine, ensureWritableDir, rethrowStorage, writeFileAtomic } from "../io/files.js";
 import { LOCK_FILE, RunLock } from "./lock.js";
+import { decisionLine, scalarTags, TensorboardWriter, type TbEvent } from "./tensorboard.js";
+
+/** Record fields that are bookkeeping, not measurements. */
+const NOT_SCALARS = new Set(["step", "time", "late", "arrivedAtStep", "arrivedAt"]);
 
 /** Whether `dir` holds (part of) a run: a summary, metrics or checkpoints. */
 export function holdsRun(dir: string): boolean {
@@ -22,10 +27,49 @@ export function holdsRun(dir: string): boolean {
 export type JsonlRecordFile = "metrics.jsonl" | "decisions.jsonl" | "probes.jsonl";
 
 export class RunDir {
+  private tb: TensorboardWriter | undefined;
+  private tbFailed = false;
+
   private constructor(
     readonly path: string,
     private lock: RunLock | undefined,
   ) {}
+
+  /** Mirror the records to TensorBoard from now on (RUN/tb/): the live view of the run. */
+  streamToTensorboard(): void {
+    this.tb ??= new TensorboardWriter(join(this.path, "tb"));
+  }
+
+  /** The TensorBoard event of a record, if it has one: metrics and probes as scalars, decisions as text. */
+  private tensorboardEvent(name: string, record: Record<string, unknown>): TbEvent | undefined {
+    const now = Date.now() / 1000;
+    const step = Number(record.step);
+    if (!Number.isFinite(step)) return undefined;
+    switch (name) {
+      case "metrics.jsonl":
+        // A late result (drift, probes) is drawn at the step it measured, at the time it arrived.
+        return { wallTime: typeof record.time === "number" ? record.time / 1000 : now, step, scalars: scalarTags(record, NOT_SCALARS) };
+      case "probes.jsonl": {
+        const id = String(record.plugin && record.plugin !== "probes" ? `${record.plugin}/${record.probe}` : record.probe);
+        return { wallTime: now, step, scalars: scalarTags((record.metrics ?? {}) as Record<string, unknown>).map(([k, v]) => [`probe/${id}/${k}`, v]) };
+      }
+      case "decisions.jsonl":
+        return { wallTime: typeof record.time === "string" ? Date.parse(record.time) / 1000 || now : now, step, texts: [["decisions", decisionLine(record as never)]] };
+      default:
+        return undefined;
+    }
+  }
+
+  /** TensorBoard is a view: a failure to write it (a full disk shows first in the records) never stops the run. */
+  private mirror(event: TbEvent | undefined): void {
+    if (!this.tb || !event || this.tbFailed) return;
+    try {
+      this.tb.write(event);
+    } catch (error) {
+      this.tbFailed = true;
+      process.stderr.write(`warning: TensorBoard events stopped (${(error as Error).message}); the run's records are unaffected\n`);
+    }
+  }
 
   /**
    * Open `out` as the one writer of its run: create it, take its lock (exit 2 naming the holder when another
@@ -75,10 +119,12 @@ export class RunDir {
   /** Write a JSON file atomically (temp file + rename). */
   writeJson(name: string, value: unknown): void {
     writeFileAtomic(this.file(name), JSON.stringify(value, null, 2) + "\n");
+    if (name === "config.json") this.mirror({ wallTime: Date.now() / 1000, step: 0, texts: [["config", "```json\n" + JSON.stringify(value, null, 2) + "\n```"]] });
   }
 
   append(name: JsonlRecordFile, record: unknown): void {
     appendLine(this.file(name), JSON.stringify(record));
+    this.mirror(this.tensorboardEvent(name, record as Record<string, unknown>));
   }
 
   /**

@@ -4,7 +4,8 @@
  *   bad-batch@S         step S's tokens replaced by uniform random ids (transformBatch; sample ids kept)
  *   nan@S               step S's loss times NaN                        (transformLoss: a declared `nan` term)
  *   weight-noise@S:R    noise of R x each matrix's RMS added to the weights before step S (prepareStep)
- * Each fault fires once per run: a replay of the step after a rollback does not fire it again. Every firing
+ * Each fault fires once per run: a replay of the step after a rollback does not fire it again (unless it is
+ * marked `:recur`). Every firing
  * is recorded in decisions.jsonl as `inject`.
  */
 import { faultLabel, parseFaults, type Fault } from "../faults.js";
@@ -34,7 +35,7 @@ export class FaultPlugin implements MtxPlugin {
   }
 
   private due(step: number, kind: Fault["kind"]): Fault[] {
-    return this.faults.filter((f) => f.kind === kind && f.step === step && !this.fired.has(faultLabel(f)));
+    return this.faults.filter((f) => f.kind === kind && f.step === step && (f.recur || !this.fired.has(faultLabel(f))));
   }
 
   private fire(trainer: TrainerApi, f: Fault, step: number): void {

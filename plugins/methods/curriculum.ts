@@ -3,9 +3,18 @@
  * sample of each mixture group and moves the group weights toward the groups where the main model's loss
  * exceeds a proctor model's (DoReMi, Xie et al. 2023: per-domain excess loss
  * lambda = max(l_main - l_proctor, 0); alpha <- normalize(alpha * exp(eta * lambda))), smoothed toward the
- * recipe and with a minimum share per group. The proctor is by default the run's starting checkpoint, so
- * a group the run is forgetting (or has not learnt yet, relative to the proctor) gets more data.
- * The proctor's losses are fixed, so they are computed once at run start.
+ * recipe and with a minimum share per group. The first re-weighting is at step 1, so the weights act from
+ * the start of the run.
+ *
+ * The proctor decides what the signal means. DoReMi's reference is a model trained on the stratified mix
+ * (for example an earlier run of the same recipe without this plugin): the main model's excess over it
+ * is how much each group can still be learnt, and it is positive from step 1. With `proctor: "start"`
+ * (the run's starting checkpoint) the excess is how much a group has been forgotten; a run that improves
+ * on its start everywhere never re-weights.
+ *
+ * It steers on the second half of each group's held-out documents (`steering sample`), so an evaluation on
+ * the first half (the trainer's held-out eval reads documents in order from the first) is not scored on
+ * the data that steered. The proctor's losses are fixed, so they are computed once at run start.
  */
 import type { Batch } from "../../core/data/batch.js";
 import { PackedStream } from "../../core/data/PackedStream.js";
@@ -31,6 +40,13 @@ interface CurriculumState {
   alpha: Record<string, number>;
   weights: Record<string, number>;
   excess: Record<string, number>;
+  /** Steps re-weighted at (a resume or rollback to one of them does not re-weight twice). */
+  weighedAt?: number[];
+}
+
+/** The held-out documents the curriculum steers on: the second half of a source's (all of a single one). */
+export function steeringDocuments<T>(docs: T[]): T[] {
+  return docs.length > 1 ? docs.slice(Math.floor(docs.length / 2)) : docs;
 }
 
 /** One DoReMi-style update: exponentiated excess loss, smoothed toward the recipe, floored at minShare. */
@@ -66,7 +82,7 @@ export class CurriculumPlugin implements MtxPlugin {
     hooks.runStart.tapPromise(PLUGIN_NAME, async (run) => {
       const seqLen = run.modelConfig.contextLength;
       for (const g of run.data.groups) {
-        const docs = g.sources.flatMap((s) => run.data.heldout[s] ?? []);
+        const docs = g.sources.flatMap((s) => steeringDocuments(run.data.heldout[s] ?? []));
         if (!docs.length) continue;
         const stream = new PackedStream({ documents: docs, tokenizer: run.tokenizer, seqLen, batchSize: this.options.sampleSequences, seed: 0, shuffle: false });
         this.samples.set(g.name, stream.next());
@@ -89,16 +105,17 @@ export class CurriculumPlugin implements MtxPlugin {
       this.model = run.model;
     });
     hooks.prepareStep.tapPromise(PLUGIN_NAME, async ({ step }) => {
-      if (this.current && step > 1 && (step - 1) % this.options.every === 0) await this.reweight(trainer);
+      if (this.current && (step - 1) % this.options.every === 0 && !this.current.weighedAt?.includes(step)) await this.reweight(trainer, step);
     });
     hooks.mixtureWeights.tap(PLUGIN_NAME, (ctx) => (this.current ? { ...ctx, weights: { ...this.current.weights } } : ctx));
   }
 
-  private async reweight(trainer: TrainerApi): Promise<void> {
+  private async reweight(trainer: TrainerApi, step: number): Promise<void> {
     const excess: Record<string, number> = {};
     for (const [g, batch] of this.samples) excess[g] = (await scoreRows(this.model!, [labelledRows(batch)])).loss - this.proctorLoss[g]!;
     const next = updateWeights(this.current!.alpha, excess, this.recipe, this.options);
-    this.current = { ...next, excess };
+    this.current = { ...next, excess, weighedAt: [...(this.current!.weighedAt ?? []), step] };
+    trainer.logMetrics(Object.fromEntries(Object.entries(next.weights).map(([g, w]) => [`curriculum.weight.${g}`, w])));
     trainer.log.info(`curriculum: excess loss ${Object.entries(excess).map(([g, x]) => `${g} ${x.toFixed(3)}`).join(", ")} -> weights ${Object.entries(next.weights).map(([g, w]) => `${g} ${w.toFixed(3)}`).join(", ")}`);
   }
 

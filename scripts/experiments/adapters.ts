@@ -30,10 +30,10 @@ const merged = join(mkdtempSync(join(tmpdir(), "mtx-exp-merged-")), "merged");
 mergeCheckpoint(lora.lastCheckpoint!, merged);
 const rows: [string, number | undefined, { general: number; specialist: number }][] = [
   ["base", undefined, base],
-  [`full training, LR 3e-4`, full.trainableParams, await score(full.lastCheckpoint!)],
-  [`LoRA r${rank} attn+mlp, LR ${loraLr}`, lora.trainableParams, await score(lora.lastCheckpoint!)],
-  [`  the same, merged (mtx merge)`, lora.trainableParams, await score(merged)],
-  [`LoRA r${rank} attn only, LR ${loraLr}`, loraAttn.trainableParams, await score(loraAttn.lastCheckpoint!)],
+  [`full training, LR 3e-4`, full.summary.trainableParams, await score(full.lastCheckpoint!)],
+  [`LoRA r${rank} attn+mlp, LR ${loraLr}`, lora.summary.trainableParams, await score(lora.lastCheckpoint!)],
+  [`  the same, merged (mtx merge)`, lora.summary.trainableParams, await score(merged)],
+  [`LoRA r${rank} attn only, LR ${loraLr}`, loraAttn.summary.trainableParams, await score(loraAttn.lastCheckpoint!)],
 ];
 const rel = (x: number, b: number) => `${x >= b ? "+" : ""}${(((x - b) / b) * 100).toFixed(2)}%`;
 console.log(`\n${steps} steps each from the bundled base (default mixture); held-out bits per byte at 128 tokens, 16 sequences per source`);

@@ -1,13 +1,18 @@
-/** Shared pieces of the experiment scripts: flags, runs from the bundled base, probes on checkpoints. */
-import { mkdtempSync } from "node:fs";
+/**
+ * Shared pieces of the experiment scripts: flags (`--seeds N`, `--steps`, `--lr`, `--json FILE`), runs from
+ * the bundled base with their seed and compute recorded, probes on checkpoints, and results as mean ±
+ * sample standard deviation over seeds, printed and written as JSON.
+ */
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { initBackend } from "../../core/backend.js";
 import { validateConfig } from "../../core/config/loadConfig.js";
 import { TfjsModel } from "../../core/engine/tfjs/TfjsModel.js";
 import type { RunSummary } from "../../core/hooks.js";
-import { resolveCheckpointPath } from "../../core/paths.js";
+import { resolveModelSource } from "../../core/interop/modelSource.js";
 import type { MtxPlugin } from "../../core/plugin.js";
+import { mean } from "../../core/stats.js";
 import { Trainer } from "../../core/Trainer.js";
 import { PROBES } from "../../probes/index.js";
 import type { ProbeResult } from "../../probes/types.js";
@@ -19,20 +24,46 @@ export const arg = (name: string, fallback: string): string => {
 
 export const say = (m: string) => process.stderr.write(m + "\n");
 
-/** Train from the bundled base (unless `from` is given) and return the summary. */
-export async function trainRun(label: string, overrides: Record<string, unknown>, plugins: MtxPlugin[] = []): Promise<RunSummary> {
-  const out = mkdtempSync(join(tmpdir(), `mtx-exp-${label.replace(/\W+/g, "-")}-`));
-  const config = validateConfig({ out, checkpoint: { every: 0 }, eval: { every: 0, batches: 4 }, ...overrides });
-  say(`${label}: ${config.steps} steps -> ${out}`);
-  const s = await new Trainer(config, plugins, { log: { info: () => {}, warn: (m) => say(`  ${m}`) } }).train();
-  say(`${label}: ${s.status} in ${s.wallTimeSec.toFixed(0)} s, loss ${s.firstLoss?.toFixed(3)} -> ${s.lastLoss?.toFixed(3)}`);
-  return s;
+/** `--seeds N` (default 3): seeds 1..N. Every run of an experiment is repeated once per seed. */
+export function seedsArg(fallback = 3): number[] {
+  const n = Number(arg("seeds", String(fallback)));
+  if (!Number.isInteger(n) || n < 1) {
+    say(`--seeds must be a whole number of at least 1 (got ${arg("seeds", "")})`);
+    process.exit(2);
+  }
+  return Array.from({ length: n }, (_, i) => i + 1);
 }
 
-/** Run probes in this process on a checkpoint ('bundled' or a directory). */
+/** One training run of an experiment, as recorded in its JSON. */
+export interface RunOutcome {
+  label: string;
+  seed: number;
+  status: RunSummary["status"];
+  endStep: number;
+  tokens: number;
+  flops: number;
+  wallTimeSec: number;
+  heldoutBpb: number | null;
+  runDir: string;
+  lastCheckpoint?: string;
+  summary: RunSummary;
+}
+
+/** Train from the bundled base (unless `from` is given) with `seed`, and return what the run did. */
+export async function trainRun(label: string, overrides: Record<string, unknown>, plugins: MtxPlugin[] = [], seed?: number): Promise<RunOutcome> {
+  const out = mkdtempSync(join(tmpdir(), `mtx-exp-${label.replace(/\W+/g, "-")}-`));
+  const config = validateConfig({ out, checkpoint: { every: 0 }, eval: { every: 0, batches: 4 }, ...(seed === undefined ? {} : { seed }), ...overrides });
+  say(`${label} (seed ${config.seed}): ${config.steps} steps -> ${out}`);
+  const s = await new Trainer(config, plugins, { log: { info: () => {}, warn: (m) => say(`  ${m}`) } }).train();
+  say(`${label} (seed ${config.seed}): ${s.status} at step ${s.endStep} in ${s.wallTimeSec.toFixed(0)} s, loss ${s.firstLoss?.toFixed(3)} -> ${s.lastLoss?.toFixed(3)}, held-out ${s.heldout?.bpb.toFixed(4) ?? "-"} bpb`);
+  // Compute of this run alone (the summary's totals include the base's lineage), re-done steps included.
+  return { label, seed: config.seed, status: s.status, endStep: s.endStep, tokens: s.tokens - (s.base?.tokens ?? 0), flops: s.flops - (s.base?.flops ?? 0), wallTimeSec: s.wallTimeSec, heldoutBpb: s.heldout?.bpb ?? null, runDir: out, lastCheckpoint: s.lastCheckpoint, summary: s };
+}
+
+/** Run probes in this process on a checkpoint ('bundled', a directory or hf:DIR). */
 export async function probe(checkpoint: string, runs: { probe: string; params: Record<string, unknown> }[], seed = 1234): Promise<ProbeResult[]> {
   await initBackend("auto");
-  const model = TfjsModel.fromCheckpoint(resolveCheckpointPath(checkpoint));
+  const model = TfjsModel.fromCheckpoint(resolveModelSource(checkpoint));
   try {
     const out: ProbeResult[] = [];
     for (const r of runs) out.push(await PROBES[r.probe]!.run({ model, tokenizer: model.tokenizer, seed, load: async () => model }, r.params));
@@ -42,4 +73,43 @@ export async function probe(checkpoint: string, runs: { probe: string; params: R
   }
 }
 
+/** A measure over seeds: mean, sample standard deviation (n - 1) and the values. */
+export interface Spread {
+  mean: number;
+  sd: number;
+  n: number;
+  values: number[];
+}
+
+export function spread(values: number[]): Spread {
+  const m = mean(values);
+  const sd = values.length > 1 ? Math.sqrt(values.reduce((a, x) => a + (x - m) ** 2, 0) / (values.length - 1)) : 0;
+  return { mean: m, sd, n: values.length, values };
+}
+
+/** "1.9807 ± 0.0012" (mean ± sd over seeds); `scale` 100 and a "%" unit for shares. */
+export function fmt(s: Spread, digits = 4, scale = 1, unit = ""): string {
+  if (!s.n || !Number.isFinite(s.mean)) return "-";
+  return `${(s.mean * scale).toFixed(digits)}${unit} ± ${(s.sd * scale).toFixed(digits)}${unit}`;
+}
+
 export const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+export const signedPct = (s: Spread, digits = 2) => (s.n ? `${s.mean >= 0 ? "+" : ""}${(s.mean * 100).toFixed(digits)}% ± ${(s.sd * 100).toFixed(digits)}%` : "-");
+
+/** Print a table with padded columns. */
+export function table(header: string[], rows: string[][]): void {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
+  console.log(line(header));
+  for (const r of rows) console.log(line(r));
+}
+
+/** Write the experiment's results (every run with its seed, compute and summary) to `--json FILE` or runs/experiments/NAME.json. */
+export function saveResults(name: string, results: Record<string, unknown>): string {
+  const file = resolve(arg("json", join("runs", "experiments", `${name}.json`)));
+  mkdirSync(dirname(file), { recursive: true });
+  const strip = (k: string, v: unknown) => (k === "summary" && v && typeof v === "object" ? { ...(v as RunSummary), verdicts: (v as RunSummary).verdicts.length } : v);
+  writeFileSync(file, JSON.stringify({ experiment: name, date: new Date().toISOString(), argv: process.argv.slice(2), ...results }, strip, 2) + "\n");
+  say(`results: ${file}`);
+  return file;
+}

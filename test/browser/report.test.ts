@@ -19,9 +19,11 @@ describe("the run report in a browser", () => {
     expect(existsSync(CHROMIUM), `${CHROMIUM} not found: install Debian's chromium package (apt-get install chromium) or set MTX_CHROMIUM`).toBe(true);
     const dir = tempDir();
     const config = join(dir, "tiny.json");
-    writeFileSync(config, JSON.stringify(tinyConfig({ checkpoint: { every: 4, keepLast: 3 }, eval: { every: 4, batches: 1 } })));
-    // A short run with an injected fault, so the report has a decision marker too.
-    const train = mtx(["train", "--config", config, "--steps", "12", "--out", join(dir, "run"), "--inject", "lr-spike@6:x5:2", "--json"]);
+    const plugin = join(dir, "score.js");
+    writeFileSync(plugin, `export default class Score { name = "score"; apply(t) { t.hooks.stepEnd.tap("score", (ctx) => { if (ctx.step % 3 === 0) t.logMetrics({ "score.value": ctx.step / 10 }); }); } }\n`);
+    writeFileSync(config, JSON.stringify(tinyConfig({ checkpoint: { every: 4, keepLast: 3 }, eval: { every: 4, batches: 1 }, plugins: [plugin] })));
+    // A short run with two faults at one step (their markers stack) and a plugin's own metric (its panel).
+    const train = mtx(["train", "--config", config, "--steps", "12", "--out", join(dir, "run"), "--inject", "lr-spike@6:x5:2,bad-batch@6", "--json"]);
     expect(train.code, train.stderr).toBe(0);
     const report = mtx(["report", join(dir, "run"), "--json"]);
     expect(report.code, report.stderr).toBe(0);
@@ -43,7 +45,15 @@ describe("the run report in a browser", () => {
         expect(f.marks, f.id!).toBeGreaterThan(5);
         expect(f.width, f.id!).toBeGreaterThan(100);
       }
-      expect(await page.locator("figure#plot-loss svg title").count()).toBeGreaterThan(0); // hover text of the markers
+      // Hover text of both markers at step 6, on triangles at two heights.
+      const titles = await page.$$eval("figure#plot-loss svg path", (paths) => paths.map((p) => ({ title: p.querySelector("title")?.textContent ?? "", y: p.getBoundingClientRect().y })).filter((p) => p.title.startsWith("step 6: inject")));
+      expect(titles.filter((t) => /lr-spike/.test(t.title)).length).toBeGreaterThan(0);
+      expect(titles.filter((t) => /bad-batch/.test(t.title)).length).toBeGreaterThan(0);
+      expect(new Set(titles.map((t) => Math.round(t.y))).size).toBeGreaterThan(1);
+      // Every series is named in a legend; the plugin's metric has its panel.
+      const legend = await page.$eval("figure#plot-loss svg", (svg) => svg.textContent ?? "");
+      for (const name of ["train loss", "train loss (EMA 0.9)", "held-out loss (eval)", "inject"]) expect(legend).toContain(name);
+      expect(await page.locator("figure#plot-plugin-score").count()).toBe(1);
       mkdirSync(join(ROOT, "test-results"), { recursive: true });
       await page.screenshot({ path: join(ROOT, "test-results", "report.png"), fullPage: true });
       expect(problems).toEqual([]);

@@ -33,8 +33,10 @@ describe("curriculum plugin in a run", () => {
     const plugin = new CurriculumPlugin({ ...opts, proctor: proctorDir });
     const withPlugin = await tinyRun({ steps: 21 }, [plugin]);
     const last = withPlugin.metrics.at(-1)!.mixtureWeights;
-    expect(withPlugin.metrics[0]!.mixtureWeights).toEqual({ replay: 0.5, synthetic: 0.5 });
+    // It acts from step 1: the first step already trains on the re-weighted mix.
+    expect(withPlugin.metrics[0]!.mixtureWeights.synthetic!).toBeGreaterThan(0.5);
     expect(last.synthetic!).toBeGreaterThan(0.6);
+    expect(last.synthetic!).toBeGreaterThanOrEqual(withPlugin.metrics[0]!.mixtureWeights.synthetic!);
     expect(last.replay! + last.synthetic!).toBeCloseTo(1, 12);
     expect((plugin.state() as { excess: Record<string, number> }).excess.synthetic!).toBeGreaterThan((plugin.state() as { excess: Record<string, number> }).excess.replay!);
 

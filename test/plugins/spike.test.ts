@@ -63,6 +63,15 @@ describe("spike plugin in a run", () => {
     expect(final(unguarded) / final(clean) - 1).toBeGreaterThan(0.05);
   });
 
+  it("a fault that recurs on every pass is rolled back until the budget is spent, then halts", async () => {
+    const cfg = { steps: 110, checkpoint: { every: 20, keepLast: 3 }, schedule: { type: "constant", peakLr: 0.003, warmupSteps: 5 }, inject: ["lr-spike@70:x100:recur"] };
+    const { summary, decisions } = await tinyRun(cfg, [new SpikePlugin(fast)]);
+    expect(decisions.filter((d) => d.action === "inject").map((d) => d.step)).toEqual([70, 70, 70]);
+    expect(decisions.filter((d) => d.plugin === "spike" && d.action === "rollback").map((d) => d.step)).toEqual([70, 70]);
+    expect(summary).toMatchObject({ status: "halted", exitCode: 3, endStep: 70, halt: { plugin: "spike" } });
+    expect(summary.halt!.reason).toMatch(/rollback budget \(2\) is spent/);
+  });
+
   it("halts when the rollback budget is spent", async () => {
     const { summary, decisions } = await tinyRun({ steps: 90, checkpoint: { every: 20 }, inject: ["lr-spike@70:x100:3"] }, [new SpikePlugin({ ...fast, ladder: ["rollback"], maxRollbacks: 0 })]);
     expect(summary).toMatchObject({ status: "halted", exitCode: 3, halt: { plugin: "spike" } });

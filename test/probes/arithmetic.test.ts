@@ -103,6 +103,30 @@ describe("needle in a haystack", () => {
     expect(grid).toHaveLength(6);
     expect(grid.every((c) => c.trials === 2 && c.meanRank === 3)).toBe(true);
   });
+  it("with distractors (keys: 4) a key-matcher still scores 100%; a model that copies the last number it read scores about 1/8 (all three distractors before the needle)", async () => {
+    const params = { lengths: [160], depths: [0, 0.25, 0.5, 0.75, 1], trials: 8, keys: 4 };
+    const matcher = await run(needle, mock({ complete: (p) => ` ${answerOf(p)}.`, next: ranked(1) }), params);
+    expect(matcher.metrics.accuracy).toBe(1);
+    // Every prompt holds four facts with distinct keys and values.
+    const prompts: string[] = [];
+    const lastNumber = await run(needle, mock({ complete: (p) => (prompts.push(p), ` ${[...p.matchAll(/is: (\d+)\./g)].at(-1)![1]}.`), next: ranked(1) }), params);
+    for (const p of prompts) expect(new Set([...p.matchAll(/The special magic number for (\S+) is: (\d+)\./g)].map((m) => m[1])).size).toBe(4);
+    expect(lastNumber.metrics.accuracy!).toBeLessThan(0.3);
+    // Without distractors the same copier is perfect: the single-needle test cannot tell it from retrieval.
+    const single = await run(needle, mock({ complete: (p) => ` ${[...p.matchAll(/is: (\d+)\./g)].at(-1)![1]}.`, next: ranked(1) }), { ...params, keys: 1 });
+    expect(single.metrics.accuracy).toBe(1);
+  });
+
+  it("asks in a phrasing never trained with template 'novel', and refuses an unknown template", async () => {
+    const prompts: string[] = [];
+    await run(needle, mock({ complete: (p) => (prompts.push(p), " 1."), next: ranked(1) }), { lengths: [96], depths: [0.5], trials: 2, keys: 2, template: "novel" });
+    for (const p of prompts) {
+      expect(p).not.toMatch(/special magic number/);
+      expect(p).toMatch(/\nThe access code for the \S+ locker is$/);
+      expect([...p.matchAll(/The access code for the \S+ locker is \d+\./g)]).toHaveLength(2);
+    }
+    await expect(run(needle, mock({ complete: () => " 1.", next: ranked(1) }), { lengths: [96], template: "odd" })).rejects.toThrow(/template must be one of trained, novel/);
+  });
 });
 
 describe("reasoning probes", () => {

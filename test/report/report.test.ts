@@ -3,7 +3,7 @@
  * rollback and a halt are drawn with their reasons as hover text, mtx compare overlays runs, and the
  * CSV and TensorBoard exports carry the metrics.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { MtxPlugin } from "../../core/plugin.js";
@@ -91,15 +91,24 @@ describe("mtx report", () => {
     loss.forEach((s, i) => expect(s.value).toBeCloseTo(run.metrics[i]!.loss, 5));
   });
 
-  it("writes report.html, PNGs and exports from the CLI; a missing run is exit 2", () => {
+  it("writes report.html from the CLI; --png/--csv/--tensorboard write only what they are asked for; a missing run is exit 2", () => {
     const dir = tempDir();
+    const html = join(halted, "report.html");
+    rmSync(html, { force: true });
     const r = mtx(["report", halted, "--png", join(dir, "png"), "--csv", join(dir, "m.csv"), "--tensorboard", join(dir, "tb"), "--json"]);
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout);
-    expect(out.report).toBe(join(halted, "report.html"));
-    expect(out.png.length).toBe(out.plots.length);
+    expect(out.report).toBeUndefined();
+    expect(existsSync(html)).toBe(false);
+    expect(out.png.length).toBeGreaterThan(3);
     for (const p of out.png) expect(readFileSync(p).subarray(1, 4).toString()).toBe("PNG");
     expect(existsSync(join(dir, "m.csv"))).toBe(true);
+    expect(readTensorboard(readFileSync(out.tensorboard)).some((e) => e.tag === "decisions" && /halt/.test(e.text ?? ""))).toBe(true);
+    const both = mtx(["report", halted, "--csv", join(dir, "m2.csv"), "--out", join(dir, "r.html"), "--json"]);
+    expect(both.code, both.stderr).toBe(0);
+    expect(JSON.parse(both.stdout).report).toBe(join(dir, "r.html"));
+    const plain = mtx(["report", halted, "--json"]);
+    expect(JSON.parse(plain.stdout).report).toBe(html);
     const missing = mtx(["report", join(dir, "nope")]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/run directory '.*nope' does not exist/);

@@ -305,6 +305,10 @@ export interface LogConfig {
    * Steps between log lines when not on a TTY.
    */
   every?: number;
+  /**
+   * Write RUN/tb/events.out.tfevents.* as the run trains (every metric, decisions and the config as text): `tensorboard --logdir runs/` is the live view.
+   */
+  tensorboard?: boolean;
 }
 export interface PluginEntry {
   /**
