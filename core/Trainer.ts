@@ -498,6 +498,7 @@ export class Trainer implements TrainerApi {
       resumedAt: p.resumedAt,
       tokens: this.state.tokens,
       flops: this.state.flops,
+      spent: { tokens: p.trainTokens, flops: p.trainFlops ?? 0 },
       firstLoss: p.firstLoss,
       lastLoss: p.lastLoss,
       heldout: o.lastEval ? { loss: o.lastEval.heldoutLoss, bpb: o.lastEval.heldoutBpb } : null,

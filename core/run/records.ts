@@ -92,6 +92,8 @@ export interface RunSummary {
   resumedAt: number[];
   tokens: number;
   flops: number;
+  /** What the run's steps cost, steps re-done after a rollback included (tokens and flops count the curve kept). */
+  spent?: { tokens: number; flops: number };
   /** Loss of the run's first step and of its last. */
   firstLoss: number | null;
   lastLoss: number | null;

@@ -20,6 +20,8 @@ export interface RunProgress {
   lastLoss: number | null;
   /** Tokens and milliseconds of training steps (throughput over the whole run). */
   trainTokens: number;
+  /** FLOPs of the steps trained (steps re-done after a rollback counted again); absent in older checkpoints. */
+  trainFlops?: number;
   trainMs: number;
   /** Wall time of earlier processes of this run (this one's is added at the end). */
   wallTimeSec: number;
@@ -93,6 +95,7 @@ export class RunState implements SavedRunState {
     this.progress.firstLoss ??= loss;
     this.progress.lastLoss = loss;
     this.progress.trainTokens += tokens;
+    this.progress.trainFlops = (this.progress.trainFlops ?? 0) + flops;
     this.progress.trainMs += ms;
   }
 

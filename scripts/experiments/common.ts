@@ -56,8 +56,8 @@ export async function trainRun(label: string, overrides: Record<string, unknown>
   say(`${label} (seed ${config.seed}): ${config.steps} steps -> ${out}`);
   const s = await new Trainer(config, plugins, { log: { info: () => {}, warn: (m) => say(`  ${m}`) } }).train();
   say(`${label} (seed ${config.seed}): ${s.status} at step ${s.endStep} in ${s.wallTimeSec.toFixed(0)} s, loss ${s.firstLoss?.toFixed(3)} -> ${s.lastLoss?.toFixed(3)}, held-out ${s.heldout?.bpb.toFixed(4) ?? "-"} bpb`);
-  // Compute of this run alone (the summary's totals include the base's lineage), re-done steps included.
-  return { label, seed: config.seed, status: s.status, endStep: s.endStep, tokens: s.tokens - (s.base?.tokens ?? 0), flops: s.flops - (s.base?.flops ?? 0), wallTimeSec: s.wallTimeSec, heldoutBpb: s.heldout?.bpb ?? null, runDir: out, lastCheckpoint: s.lastCheckpoint, summary: s };
+  // Compute this run spent (steps re-done after a rollback included; not the base's lineage).
+  return { label, seed: config.seed, status: s.status, endStep: s.endStep, tokens: s.spent?.tokens ?? s.tokens - (s.base?.tokens ?? 0), flops: s.spent?.flops ?? s.flops - (s.base?.flops ?? 0), wallTimeSec: s.wallTimeSec, heldoutBpb: s.heldout?.bpb ?? null, runDir: out, lastCheckpoint: s.lastCheckpoint, summary: s };
 }
 
 /** Run probes in this process on a checkpoint ('bundled', a directory or hf:DIR). */
