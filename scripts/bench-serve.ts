@@ -2,9 +2,12 @@
  * The `mtx serve` part of `npm run bench`: a bounded load test on this machine's loopback. The bundled base
  * is served in process (fastify on 127.0.0.1, an ephemeral port); 500 completion requests (16 new tokens
  * each, greedy, distinct prompts) go 16 at a time. Reports throughput, p50/p99 latency, errors, and
- * whether every answer is the one its prompt gets alone (no request's text in another's answer).
+ * whether every answer is the one its prompt gets alone (no request's text in another's answer); and, in
+ * the same run, the same prompts generated in process one after another, so the server's throughput is a
+ * ratio to the engine's own.
  */
 import { initBackend } from "../core/backend.js";
+import { generateOne } from "../core/engine/LanguageModel.js";
 import { TfjsModel } from "../core/engine/tfjs/TfjsModel.js";
 import { BUNDLED_BASE } from "../core/paths.js";
 import { serveModel } from "../core/serve/server.js";
@@ -20,6 +23,10 @@ export interface ServeBench {
   p99Ms: number;
   errors: number;
   mixed: number;
+  /** Tokens/s of the same prompts generated in process, one at a time (no HTTP, no queue). */
+  inProcessTokensPerSec: number;
+  /** Served tokens/s over in-process tokens/s. */
+  ratio: number;
 }
 
 const quantile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))]!;
@@ -27,6 +34,10 @@ const quantile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math
 export async function benchServe(o: { requests: number; concurrency: number; maxTokens: number }): Promise<ServeBench> {
   await initBackend("auto");
   const model = TfjsModel.fromCheckpoint(BUNDLED_BASE);
+  const prompts0 = Array.from({ length: o.requests }, (_, i) => `Request ${i}: the ${["senate", "river", "letter", "house", "army"][i % 5]} of ${i % 17}`);
+  const t00 = performance.now();
+  for (const p of prompts0) await generateOne(model, Array.from(model.tokenizer.encode(p)), { maxTokens: o.maxTokens, window: model.config.contextLength });
+  const inProcessTokensPerSec = Math.round((o.requests * o.maxTokens) / ((performance.now() - t00) / 1000));
   const app = serveModel(model, { name: "mtx-base", limits: { queue: o.concurrency * 2 } });
   const address = await app.listen({ host: "127.0.0.1", port: 0 });
   const prompts = Array.from({ length: o.requests }, (_, i) => `Request ${i}: the ${["senate", "river", "letter", "house", "army"][i % 5]} of ${i % 17}`);
@@ -65,6 +76,8 @@ export async function benchServe(o: { requests: number; concurrency: number; max
       p99Ms: Math.round(quantile(ms, 0.99)),
       errors: results.filter((r) => !r.ok).length,
       mixed,
+      inProcessTokensPerSec,
+      ratio: +(Math.round((o.requests * o.maxTokens) / seconds) / inProcessTokensPerSec).toFixed(2),
     };
   } finally {
     await app.close();
@@ -73,5 +86,5 @@ export async function benchServe(o: { requests: number; concurrency: number; max
 }
 
 export function printServe(s: ServeBench): void {
-  console.log(`mtx serve (bundled base, tfjs, loopback): ${s.requests} requests of ${s.maxTokens} tokens, ${s.concurrency} at a time: ${s.seconds} s, ${s.requestsPerSec} requests/s, ${s.tokensPerSec} tokens/s; latency p50 ${s.p50Ms} ms, p99 ${s.p99Ms} ms; ${s.errors} errors, ${s.mixed} mixed answers`);
+  console.log(`mtx serve (bundled base, tfjs, loopback): ${s.requests} requests of ${s.maxTokens} tokens, ${s.concurrency} at a time: ${s.seconds} s, ${s.requestsPerSec} requests/s, ${s.tokensPerSec} tokens/s; latency p50 ${s.p50Ms} ms, p99 ${s.p99Ms} ms; ${s.errors} errors, ${s.mixed} mixed answers; in process, one at a time: ${s.inProcessTokensPerSec} tokens/s (served / in process: ${s.ratio})`);
 }
