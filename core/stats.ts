@@ -10,14 +10,19 @@ export function mean(xs: ArrayLike<number>): number {
   return xs.length ? s / xs.length : NaN;
 }
 
-/** Standard error of the mean (0 for fewer than two values). */
-export function standardError(xs: ArrayLike<number>): number {
+/** Sample standard deviation (n - 1; 0 for fewer than two values). */
+export function standardDeviation(xs: ArrayLike<number>): number {
   const n = xs.length;
   if (n < 2) return 0;
   const m = mean(xs);
   let ss = 0;
   for (let i = 0; i < n; i++) ss += (xs[i]! - m) ** 2;
-  return Math.sqrt(ss / (n - 1) / n);
+  return Math.sqrt(ss / (n - 1));
+}
+
+/** Standard error of the mean (0 for fewer than two values). */
+export function standardError(xs: ArrayLike<number>): number {
+  return standardDeviation(xs) / Math.sqrt(Math.max(1, xs.length));
 }
 
 /** sum(num) / sum(den) and its delta-method standard error over the items (num_i, den_i). */

@@ -324,10 +324,11 @@ export function needleSpec(cells: NeedleGridCell[]): Record<string, unknown> {
 export function comparePlots(runs: RunRecord[]): Plot[] {
   const frame = { lo: Math.min(...runs.map((r) => frameOf(r).lo)), hi: Math.max(...runs.map((r) => frameOf(r).hi)) };
   const names = runs.map((r) => r.name);
-  const tagged = (key: string, smooth = false) =>
+  /** Each run's series of `key` (only positive values for a log scale), optionally smoothed, downsampled. */
+  const tagged = (key: string, o: { smooth?: boolean; positive?: boolean } = {}) =>
     runs.flatMap((r) => {
-      const rows = series(r, key, r.name).filter((x) => key !== "lr" && key !== "gradNorm" ? true : x.value > 0);
-      return downsample(smooth ? ema(rows) : rows);
+      const rows = series(r, key, r.name).filter((x) => !o.positive || x.value > 0);
+      return downsample(o.smooth ? ema(rows) : rows);
     });
   const dashes = [[1, 0], [6, 3], [2, 2], [8, 3, 2, 3]];
   const overlay = (rows: Row[], title: string, yTitle: string, scale: Record<string, unknown> = {}, withPoints = false) =>
@@ -342,9 +343,9 @@ export function comparePlots(runs: RunRecord[]): Plot[] {
       },
     });
   const plots: Plot[] = [
-    { id: "loss", title: `Training loss (EMA ${EMA})`, spec: overlay(tagged("loss", true), "Training loss", "nats/token") },
-    { id: "lr", title: "Learning rate (log scale)", spec: overlay(tagged("lr"), "Learning rate", "LR", { type: "log" }) },
-    { id: "norms", title: `Gradient norm (EMA ${EMA}, log scale)`, spec: overlay(tagged("gradNorm", true), "Gradient norm", "norm", { type: "log" }) },
+    { id: "loss", title: `Training loss (EMA ${EMA})`, spec: overlay(tagged("loss", { smooth: true }), "Training loss", "nats/token") },
+    { id: "lr", title: "Learning rate (log scale)", spec: overlay(tagged("lr", { positive: true }), "Learning rate", "LR", { type: "log" }) },
+    { id: "norms", title: `Gradient norm (EMA ${EMA}, log scale)`, spec: overlay(tagged("gradNorm", { smooth: true, positive: true }), "Gradient norm", "norm", { type: "log" }) },
   ];
   const heldout = tagged("heldoutBpb");
   if (heldout.length) plots.push({ id: "heldout", title: "Held-out bits per byte (eval)", spec: overlay(heldout, "Held-out bits per byte", "bits/byte", {}, true) });

@@ -3,7 +3,7 @@
  * TensorBoard event file of a finished run (a run writes its own as it trains, in RUN/tb/; this one is for
  * runs recorded before that, or a copy elsewhere), with the wall time each step was logged at.
  */
-import { decisionLine, scalarTags, TensorboardWriter } from "../run/tensorboard.js";
+import { recordEvent, TensorboardWriter } from "../run/tensorboard.js";
 import type { RunRecord } from "./loadRun.js";
 
 export { crc32c, readTensorboard } from "../run/tensorboard.js";
@@ -29,12 +29,7 @@ export function metricsCsv(run: RunRecord): string {
 /** Write RUN's metrics and decisions as a TensorBoard event file in `dir`; returns its path. */
 export function writeTensorboard(run: RunRecord, dir: string): string {
   const tb = new TensorboardWriter(dir);
-  const fallback = Date.now() / 1000;
-  for (const m of run.metrics) {
-    const record = m as unknown as Record<string, unknown>;
-    const time = typeof record.time === "number" ? record.time / 1000 : fallback;
-    tb.write({ wallTime: time, step: m.step, scalars: scalarTags(record, new Set(["step", "time", "late", "arrivedAtStep", "arrivedAt"])) });
-  }
-  for (const d of run.decisions) tb.write({ wallTime: Date.parse(d.time) / 1000 || fallback, step: d.step, texts: [["decisions", decisionLine(d)]] });
+  for (const m of run.metrics) tb.write(recordEvent("metrics", m as unknown as Record<string, unknown>)!);
+  for (const d of run.decisions) tb.write(recordEvent("decisions", d as unknown as Record<string, unknown>)!);
   return tb.path;
 }

@@ -14,10 +14,7 @@ import { existsSync, readFileSync, renameSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import { appendLine, ensureWritableDir, rethrowStorage, writeFileAtomic } from "../io/files.js";
 import { LOCK_FILE, RunLock } from "./lock.js";
-import { decisionLine, scalarTags, TensorboardWriter, type TbEvent } from "./tensorboard.js";
-
-/** Record fields that are bookkeeping, not measurements. */
-const NOT_SCALARS = new Set(["step", "time", "late", "arrivedAtStep", "arrivedAt"]);
+import { recordEvent, TensorboardWriter, type TbEvent } from "./tensorboard.js";
 
 /** Whether `dir` holds (part of) a run: a summary, metrics or checkpoints. */
 export function holdsRun(dir: string): boolean {
@@ -38,26 +35,6 @@ export class RunDir {
   /** Mirror the records to TensorBoard from now on (RUN/tb/): the live view of the run. */
   streamToTensorboard(): void {
     this.tb ??= new TensorboardWriter(join(this.path, "tb"));
-  }
-
-  /** The TensorBoard event of a record, if it has one: metrics and probes as scalars, decisions as text. */
-  private tensorboardEvent(name: string, record: Record<string, unknown>): TbEvent | undefined {
-    const now = Date.now() / 1000;
-    const step = Number(record.step);
-    if (!Number.isFinite(step)) return undefined;
-    switch (name) {
-      case "metrics.jsonl":
-        // A late result (drift, probes) is drawn at the step it measured, at the time it arrived.
-        return { wallTime: typeof record.time === "number" ? record.time / 1000 : now, step, scalars: scalarTags(record, NOT_SCALARS) };
-      case "probes.jsonl": {
-        const id = String(record.plugin && record.plugin !== "probes" ? `${record.plugin}/${record.probe}` : record.probe);
-        return { wallTime: now, step, scalars: scalarTags((record.metrics ?? {}) as Record<string, unknown>).map(([k, v]) => [`probe/${id}/${k}`, v]) };
-      }
-      case "decisions.jsonl":
-        return { wallTime: typeof record.time === "string" ? Date.parse(record.time) / 1000 || now : now, step, texts: [["decisions", decisionLine(record as never)]] };
-      default:
-        return undefined;
-    }
   }
 
   /** TensorBoard is a view: a failure to write it (a full disk shows first in the records) never stops the run. */
@@ -124,7 +101,7 @@ export class RunDir {
 
   append(name: JsonlRecordFile, record: unknown): void {
     appendLine(this.file(name), JSON.stringify(record));
-    this.mirror(this.tensorboardEvent(name, record as Record<string, unknown>));
+    this.mirror(recordEvent(name.replace(".jsonl", "") as "metrics" | "probes" | "decisions", record as Record<string, unknown>));
   }
 
   /**

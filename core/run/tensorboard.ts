@@ -117,6 +117,28 @@ export function scalarTags(m: Record<string, unknown>, skip: ReadonlySet<string>
   return out;
 }
 
+/** Record fields that are bookkeeping, not measurements. */
+const NOT_SCALARS = new Set(["step", "time", "late", "arrivedAtStep", "arrivedAt"]);
+
+/**
+ * The TensorBoard event of one run record: a metrics line (a late result at the step it measured, stamped
+ * with the time it was logged) or a probe measurement as scalars, a decision as text.
+ */
+export function recordEvent(kind: "metrics" | "probes" | "decisions", record: Record<string, unknown>, now = Date.now() / 1000): TbEvent | undefined {
+  const step = Number(record.step);
+  if (!Number.isFinite(step)) return undefined;
+  switch (kind) {
+    case "metrics":
+      return { wallTime: typeof record.time === "number" ? record.time / 1000 : now, step, scalars: scalarTags(record, NOT_SCALARS) };
+    case "probes": {
+      const id = String(record.plugin && record.plugin !== "probes" ? `${record.plugin}/${record.probe}` : record.probe);
+      return { wallTime: now, step, scalars: scalarTags((record.metrics ?? {}) as Record<string, unknown>).map(([k, v]) => [`probe/${id}/${k}`, v]) };
+    }
+    case "decisions":
+      return { wallTime: typeof record.time === "string" ? Date.parse(record.time) / 1000 || now : now, step, texts: [["decisions", decisionLine(record as never)]] };
+  }
+}
+
 /**
  * An event file that grows as the run trains: every event is appended (and so on disk) when written, so
  * `tensorboard --logdir` shows the run live. One file per process, named as TensorBoard's writers name them.

@@ -40,8 +40,6 @@ interface CurriculumState {
   alpha: Record<string, number>;
   weights: Record<string, number>;
   excess: Record<string, number>;
-  /** Steps re-weighted at (a resume or rollback to one of them does not re-weight twice). */
-  weighedAt?: number[];
 }
 
 /** The held-out documents the curriculum steers on: the second half of a source's (all of a single one). */
@@ -105,16 +103,16 @@ export class CurriculumPlugin implements MtxPlugin {
       this.model = run.model;
     });
     hooks.prepareStep.tapPromise(PLUGIN_NAME, async ({ step }) => {
-      if (this.current && (step - 1) % this.options.every === 0 && !this.current.weighedAt?.includes(step)) await this.reweight(trainer, step);
+      if (this.current && (step - 1) % this.options.every === 0) await this.reweight(trainer);
     });
     hooks.mixtureWeights.tap(PLUGIN_NAME, (ctx) => (this.current ? { ...ctx, weights: { ...this.current.weights } } : ctx));
   }
 
-  private async reweight(trainer: TrainerApi, step: number): Promise<void> {
+  private async reweight(trainer: TrainerApi): Promise<void> {
     const excess: Record<string, number> = {};
     for (const [g, batch] of this.samples) excess[g] = (await scoreRows(this.model!, [labelledRows(batch)])).loss - this.proctorLoss[g]!;
     const next = updateWeights(this.current!.alpha, excess, this.recipe, this.options);
-    this.current = { ...next, excess, weighedAt: [...(this.current!.weighedAt ?? []), step] };
+    this.current = { ...next, excess };
     trainer.logMetrics(Object.fromEntries(Object.entries(next.weights).map(([g, w]) => [`curriculum.weight.${g}`, w])));
     trainer.log.info(`curriculum: excess loss ${Object.entries(excess).map(([g, x]) => `${g} ${x.toFixed(3)}`).join(", ")} -> weights ${Object.entries(next.weights).map(([g, w]) => `${g} ${w.toFixed(3)}`).join(", ")}`);
   }

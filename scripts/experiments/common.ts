@@ -12,7 +12,7 @@ import { TfjsModel } from "../../core/engine/tfjs/TfjsModel.js";
 import type { RunSummary } from "../../core/hooks.js";
 import { resolveModelSource } from "../../core/interop/modelSource.js";
 import type { MtxPlugin } from "../../core/plugin.js";
-import { mean } from "../../core/stats.js";
+import { mean, standardDeviation } from "../../core/stats.js";
 import { Trainer } from "../../core/Trainer.js";
 import { PROBES } from "../../probes/index.js";
 import type { ProbeResult } from "../../probes/types.js";
@@ -82,9 +82,7 @@ export interface Spread {
 }
 
 export function spread(values: number[]): Spread {
-  const m = mean(values);
-  const sd = values.length > 1 ? Math.sqrt(values.reduce((a, x) => a + (x - m) ** 2, 0) / (values.length - 1)) : 0;
-  return { mean: m, sd, n: values.length, values };
+  return { mean: mean(values), sd: standardDeviation(values), n: values.length, values };
 }
 
 /** "1.9807 ± 0.0012" (mean ± sd over seeds); `scale` 100 and a "%" unit for shares. */
