@@ -45,7 +45,9 @@ describe("plugins written from the docs", () => {
     const pkg = JSON.parse(readFileSync(join(dir, "package.json"), "utf8"));
     expect(pkg).toMatchObject({ type: "module", devDependencies: { "mtx-harness": expect.stringMatching(/^\^\d+\.\d+\.\d+$/) }, scripts: { test: "node --test my-guard.test.js" } });
     // What the printed instructions say: install mtx (here from this checkout: no registry holds it yet), then test.
-    execFileSync("npm", ["install", "--no-audit", "--no-fund", "--save-dev", ROOT], { cwd: dir, stdio: "pipe" });
+    // --ignore-scripts: linking this checkout would otherwise run its `prepare` (a rebuild of dist/ while other
+    // test files run the CLI from it); globalSetup has built it already.
+    execFileSync("npm", ["install", "--no-audit", "--no-fund", "--ignore-scripts", "--save-dev", ROOT], { cwd: dir, stdio: "pipe" });
     const out = execFileSync("npm", ["test"], { cwd: dir, encoding: "utf8" });
     expect(out).toMatch(/# pass 2/);
     expect(out).toMatch(/# fail 0/);
