@@ -75,10 +75,24 @@ describe("a directory that refuses writes", () => {
     writeFileSync(config, JSON.stringify(tinyConfig({ steps: 2 })));
     chmodSync(config, 0o644);
     const args = [BIN, "train", "--config", config, "--out", join(locked, "run")];
-    // As root, drop to nobody: root ignores permission bits.
-    const r = isRoot
-      ? spawnSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, ...args], { cwd: ROOT, encoding: "utf8", env: { ...process.env, NO_COLOR: "1", MTX_CACHE_DIR: join(dir, "cache-nobody") } })
-      : spawnSync(process.execPath, args, { cwd: ROOT, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
+    // As root, drop to nobody: root ignores permission bits. A checkout nobody cannot read (a clone under a
+    // 0700 mktemp directory) cannot run as nobody; there the kernel's refusal is stood in for by mkdir
+    // failing with EACCES under `locked` (a preloaded module), and the CLI's handling is what is tested.
+    const asNobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"];
+    const nobodyReaches = isRoot && spawnSync(asNobody[0]!, [...asNobody.slice(1), "test", "-r", BIN]).status === 0;
+    const preload = join(dir, "eacces.mjs");
+    writeFileSync(preload, `import fs from "node:fs"; import { syncBuiltinESMExports } from "node:module";
+const mkdir = fs.mkdirSync;
+fs.mkdirSync = function (p, o) {
+  if (String(p).startsWith(${JSON.stringify(locked + "/")})) throw Object.assign(new Error("EACCES: permission denied, mkdir '" + p + "'"), { code: "EACCES", errno: -13, syscall: "mkdir", path: String(p) });
+  return mkdir.call(this, p, o);
+};
+syncBuiltinESMExports();
+`);
+    const r =
+      isRoot && nobodyReaches
+        ? spawnSync(asNobody[0]!, [...asNobody.slice(1), process.execPath, ...args], { cwd: ROOT, encoding: "utf8", env: { ...process.env, NO_COLOR: "1", MTX_CACHE_DIR: join(dir, "cache-nobody") } })
+        : spawnSync(process.execPath, isRoot ? ["--import", preload, ...args] : args, { cwd: ROOT, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
     expect(r.status, r.stderr).toBe(5);
     expect(r.stderr).toMatch(/could not create the directory .*locked\/run: permission denied \(EACCES\); choose a directory you can write to/);
   });
