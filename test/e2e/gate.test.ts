@@ -105,6 +105,27 @@ describe("mtx gate and mtx probe", () => {
     expect(Object.keys(p.metrics)).toEqual(["accuracy", "margin"]);
   });
 
+  it("a probe that crashes fails the suite as a JUnit error naming its message (exit 4, or 1 when a gate also failed); the other probes still report", () => {
+    const probe = join(dir, "crash.js");
+    writeFileSync(probe, `export default { name: "crash", metrics: () => ["x"], async run() { throw new Error("the items file is empty"); } };\n`);
+    const s = join(dir, "crash.suite.json");
+    writeFileSync(s, JSON.stringify({ name: "crash", probes: [{ probe: "./crash.js", gates: [{ metric: "x", min: 0 }] }, { probe: "generation", params: { prompts: 1, maxTokens: 4 } }] }));
+    const junit = join(dir, "crash.xml");
+    const r = mtx(["probe", "--suite", s, "--checkpoint", "bundled", "--junit", junit, "--json"]);
+    expect(r.code, r.stderr).toBe(4);
+    const report = JSON.parse(r.stdout) as { pass: boolean; probes: { id: string; status: string; error?: string; n: number }[] };
+    expect(report.pass).toBe(false);
+    expect(report.probes.map((p) => p.status)).toEqual(["error", "ok"]);
+    expect(report.probes[0]!.error).toMatch(/the items file is empty/);
+    expect(report.probes[1]!.n).toBeGreaterThan(0);
+    const xml = readFileSync(junit, "utf8");
+    expect(xml).toMatch(/<testsuite name="\.\/crash\.js" tests="1" failures="0" errors="1"/);
+    expect(xml).toMatch(/<error message="[^"]*the items file is empty/);
+    const failing = join(dir, "crash-and-fail.suite.json");
+    writeFileSync(failing, JSON.stringify({ name: "crash", probes: [{ probe: "./crash.js" }, { probe: "generation", params: { prompts: 1, maxTokens: 4 }, gates: [{ metric: "meanLength", min: 5 }] }] }));
+    expect(mtx(["probe", "--suite", failing, "--checkpoint", "bundled"]).code).toBe(1);
+  });
+
   it("a truncated checkpoint is exit 2 with the file named", () => {
     const broken = saveCheckpoint(join(dir, "broken"), { ...loadCheckpoint(BASE), optimizer: undefined });
     truncateSync(join(broken, "model.safetensors"), 1000);
