@@ -113,6 +113,11 @@ export class Trainer implements TrainerApi {
     return this.runPath;
   }
 
+  /** Whether this trainer opened its run directory as its writer (false when refused before: a bad --out, another writer's lock). */
+  get wroteRunDir(): boolean {
+    return this.run !== undefined;
+  }
+
   rng(label: string): Rng {
     return this.state.rng(label);
   }

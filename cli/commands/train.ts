@@ -150,7 +150,8 @@ export async function run(a: TrainArgs): Promise<RunSummary> {
   } finally {
     process.removeListener("SIGINT", sigint);
     process.removeListener("SIGTERM", sigterm);
-    await writeReportQuietly(config.out, log);
+    // Only a run this process wrote gets a report: not a refused --out, not another writer's directory.
+    if (trainer.wroteRunDir) await writeReportQuietly(config.out, log);
   }
 }
 

@@ -9,6 +9,7 @@ function refused(r: { code: number | null; stderr: string }, message: RegExp): v
   expect(r.code, r.stderr).toBe(2);
   expect(r.stderr).toMatch(message);
   expect(r.stderr).not.toMatch(/\n\s+at /);
+  expect(r.stderr).not.toMatch(/run report/); // one clear error, no noise from a report of a run that never began
 }
 
 describe("numbers must be finite", () => {

@@ -42,6 +42,8 @@ describe("the run directory lock", () => {
     const second = mtx(["train", "--config", config, "--out", out, "--seed", "99"]);
     expect(second.code).toBe(2);
     expect(second.stderr).toMatch(new RegExp(`run directory .*run is in use by pid ${pid} on ${hostname()}`));
+    expect(second.stderr).not.toMatch(/run report/); // a refused writer writes nothing into the holder's directory
+    expect(existsSync(join(out, "report.html"))).toBe(false);
     expect(existsSync(`${out}.prev-1`)).toBe(false); // the running run was not moved aside
     const resume = mtx(["train", "--out", out, "--resume"]);
     expect(resume.code).toBe(2);
