@@ -18,7 +18,7 @@ import { encodeSafetensors, type StoredDtype } from "../checkpoint/safetensors.j
 import type { ModelConfig } from "../config/types.js";
 import { EOS_TOKEN } from "../data/tokenizer/Tokenizer.js";
 import { ConfigError } from "../errors.js";
-import { writeFileAtomic } from "../io/files.js";
+import { ensureWritableDir, rethrowStorage, writeFileAtomic } from "../io/files.js";
 import { kvHeads } from "../model/architecture.js";
 import { foldAdapters } from "../model/Transformer.js";
 import { packageVersion } from "../paths.js";
@@ -44,10 +44,12 @@ function plainModel(ck: LoadedCheckpoint): { config: ModelConfig; weights: Map<s
   return { config, weights, merged: true };
 }
 
-function refuseExisting(out: string): void {
+/** `--out` must be new (or an empty directory) in a folder mtx may write to, which is created if missing. */
+function checkOut(out: string): void {
   if (existsSync(out) && (!statSync(out).isDirectory() || readdirSync(out).length > 0)) {
     throw new ConfigError(`--out ${out} already exists; choose a new path or remove it first`);
   }
+  ensureWritableDir(dirname(out), "--out's folder");
 }
 
 function eosIdOf(ck: LoadedCheckpoint): number {
@@ -61,7 +63,7 @@ function provenance(dir: string, ck: LoadedCheckpoint): Record<string, unknown> 
 }
 
 export function exportHf(checkpointDir: string, out: string, opts: { dtype?: "F32" | "BF16" } = {}): ExportResult {
-  refuseExisting(out);
+  checkOut(out);
   const ck = loadCheckpoint(checkpointDir);
   const { config, weights, merged } = plainModel(ck);
   checkLlamaExportable(config, "Hugging Face transformers' LlamaForCausalLM");
@@ -70,8 +72,8 @@ export function exportHf(checkpointDir: string, out: string, opts: { dtype?: "F3
   const tensors = toHfTensors(config, weights);
   const tmp = join(dirname(out), `.${basename(out)}.tmp-${process.pid}`);
   rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp, { recursive: true });
   try {
+    mkdirSync(tmp, { recursive: true });
     const safetensors = encodeSafetensors(tensors, { format: "pt" }, dtype);
     writeFileAtomic(join(tmp, "model.safetensors"), safetensors, { durable: true });
     writeFileAtomic(join(tmp, "config.json"), JSON.stringify({ ...hfConfig(config, eos), torch_dtype: dtype === "BF16" ? "bfloat16" : "float32" }, null, 2) + "\n");
@@ -87,7 +89,7 @@ export function exportHf(checkpointDir: string, out: string, opts: { dtype?: "F3
     renameSync(tmp, out);
   } catch (error) {
     rmSync(tmp, { recursive: true, force: true });
-    throw error;
+    rethrowStorage(error, out, "write");
   }
   const bytes = readdirSync(out).reduce((a, f) => a + statSync(join(out, f)).size, 0);
   return { format: "hf", out, bytes, parameters: [...weights.values()].reduce((a, w) => a + w.length, 0), dtype, mergedAdapters: merged };
@@ -147,7 +149,7 @@ function ggufRope(cfg: ModelConfig): [string, GgufValue][] {
 }
 
 export function exportGguf(checkpointDir: string, out: string, opts: { type?: GgufTensorType } = {}): ExportResult {
-  refuseExisting(out);
+  checkOut(out);
   const type = opts.type ?? "F32";
   const ck = loadCheckpoint(checkpointDir);
   const { config, weights, merged } = plainModel(ck);
@@ -200,6 +202,6 @@ export function exportGguf(checkpointDir: string, out: string, opts: { type?: Gg
     return { format: "gguf", out, bytes, parameters: [...weights.values()].reduce((a, w) => a + w.length, 0), dtype: type, mergedAdapters: merged };
   } catch (error) {
     rmSync(tmp, { force: true });
-    throw error;
+    rethrowStorage(error, out, "write");
   }
 }

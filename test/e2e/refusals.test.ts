@@ -1,6 +1,7 @@
 // Bad input that used to crash (exit 4), hang or run forever: each is refused with exit 2, a message naming
 // what was wrong and how to fix it, and no stack trace.
 import { mkdirSync, writeFileSync } from "node:fs";
+import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { mtx, tempDir, tinyConfig } from "../helpers/cli.js";
@@ -44,6 +45,23 @@ describe("--out must be a directory mtx can write", () => {
     const t0 = Date.now();
     refused(mtx(["train", "--steps", "1", "--out", "/proc/mtx-run"]), /under \/proc, a virtual file system/);
     expect(Date.now() - t0).toBeLessThan(20_000);
+  });
+});
+
+describe("the other commands' outputs and ports", () => {
+  it("export refuses /proc and a file in the way, creates a missing folder; serve refuses a port out of range or in use", async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, "file"), "x");
+    refused(mtx(["export", "--checkpoint", "bundled", "--format", "gguf", "--out", "/proc/mtx.gguf"]), /under \/proc, a virtual file system/);
+    refused(mtx(["export", "--checkpoint", "bundled", "--format", "hf", "--out", join(dir, "file", "hf")]), /'.*file' is a file, not a directory/);
+    const made = mtx(["export", "--checkpoint", "bundled", "--format", "gguf", "--out", join(dir, "new", "folder", "m.gguf")]);
+    expect(made.code, made.stderr).toBe(0);
+    refused(mtx(["serve", "--checkpoint", "bundled", "--port", "99999"]), /--port must be a whole number from 0 to 65535 \(got 99999\)/);
+    const busy = createServer();
+    await new Promise<void>((ok) => busy.listen(0, "127.0.0.1", ok));
+    const port = (busy.address() as AddressInfo).port;
+    refused(mtx(["serve", "--checkpoint", "bundled", "--port", String(port)]), new RegExp(`port ${port} is in use by another program: choose another --port`));
+    busy.close();
   });
 });
 
