@@ -7,7 +7,10 @@
 import Fastify, { type FastifyInstance } from "fastify";
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { loadConfig } from "../../core/config/loadConfig.js";
+import { verifyCheckpoint } from "../../core/checkpoint/Checkpoint.js";
 import { ConfigError, ExitCodes } from "../../core/errors.js";
+import { resolveModelSource } from "../../core/interop/modelSource.js";
+import { checkPort, listenOn } from "../../core/serve/listen.js";
 import { GuardSession, type StepReport } from "../../core/guard/GuardSession.js";
 import { parsePluginList, resolvePlugins } from "../../plugins/registry.js";
 import { dim, runCommand, yellow } from "../output.js";
@@ -43,9 +46,12 @@ const stepSchema = {
 const num = (x: unknown) => (typeof x === "number" ? x : x === "NaN" ? NaN : x === "Infinity" ? Infinity : x === "-Infinity" ? -Infinity : Number(x));
 
 /** The guard's HTTP API over a session. */
-export function guardServer(session: GuardSession, opts: { token?: string; onFinish: (exitCode: number) => void }): FastifyInstance {
+export function guardServer(session: GuardSession, opts: { token?: string; onFinish: (exitCode: number) => void; ready?: Promise<unknown> }): FastifyInstance {
   const app = Fastify({ bodyLimit: 16 << 20, ajv: { customOptions: { coerceTypes: false } } });
   app.addHook("onRequest", async (req, reply) => {
+    // A loop that calls before the session has opened waits for it (the port is bound first, so that a
+    // port in use is refused before anything is written).
+    await opts.ready;
     if (!opts.token || req.url === "/health") return;
     if (req.headers.authorization !== `Bearer ${opts.token}`) return reply.code(401).send({ error: { message: "missing or wrong bearer token", type: "unauthorized" } });
   });
@@ -69,17 +75,29 @@ export function guardServer(session: GuardSession, opts: { token?: string; onFin
 }
 
 export async function run(a: GuardArgs, onListening?: (address: string) => void): Promise<number> {
+  checkPort(a.port);
+  // The base drift measures against is read when drift first runs; a wrong path is refused now.
+  const base = a.base === undefined ? undefined : resolveModelSource(a.base);
+  if (base !== undefined) verifyCheckpoint(base, { withOptimizer: false });
   const overrides = { out: a.out, ...(a.plugins !== undefined ? { plugins: parsePluginList(a.plugins) } : {}), ...(a.steps !== undefined ? { steps: a.steps } : {}) };
   const config = loadConfig({ file: a.config, overrides });
   const resolved = await resolvePlugins(config.plugins);
   const write = (line: string) => process.stderr.write(line + "\n");
   const log = { info: (m: string) => write(dim(m)), warn: (m: string) => write(yellow(m)) };
-  const session = new GuardSession(config, resolved.map((r) => r.plugin), { policies: Object.fromEntries(resolved.map((r) => [r.plugin.name, r.onError])), log, base: a.base, totalSteps: a.steps });
-  await session.open();
+  const session = new GuardSession(config, resolved.map((r) => r.plugin), { policies: Object.fromEntries(resolved.map((r) => [r.plugin.name, r.onError])), log, base, totalSteps: a.steps });
   let done: (code: number) => void = () => {};
   const finished = new Promise<number>((resolve) => (done = resolve));
-  const app = guardServer(session, { token: a.token ?? process.env.MTX_GUARD_TOKEN, onFinish: (code) => done(code) });
-  const address = await app.listen({ host: a.host, port: a.port });
+  let opened: () => void = () => {};
+  const ready = new Promise<void>((resolve) => (opened = resolve));
+  const app = guardServer(session, { token: a.token ?? process.env.MTX_GUARD_TOKEN, onFinish: (code) => done(code), ready });
+  const address = await listenOn(app, a.host, a.port, "mtx guard");
+  try {
+    await session.open();
+  } catch (error) {
+    await app.close();
+    throw error;
+  }
+  opened();
   log.info(`mtx guard: plugins ${resolved.map((r) => r.plugin.name).join(", ") || "(none)"}; run directory ${session.runDir}`);
   process.stdout.write(`listening on ${address}\n`);
   onListening?.(address);

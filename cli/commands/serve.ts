@@ -6,6 +6,7 @@ import type { LanguageModel } from "../../core/engine/LanguageModel.js";
 import { TfjsModel } from "../../core/engine/tfjs/TfjsModel.js";
 import { ConfigError, ExitCodes } from "../../core/errors.js";
 import { resolveModelSource } from "../../core/interop/modelSource.js";
+import { checkPort, listenOn } from "../../core/serve/listen.js";
 import { DEFAULT_LIMITS, serveModel } from "../../core/serve/server.js";
 import { dim, runCommand, yellow } from "../output.js";
 
@@ -27,7 +28,7 @@ export async function run(a: ServeArgs, onListening?: (address: string) => void,
   for (const [flag, v] of [["max-tokens", a.maxTokens], ["max-body", a.maxBody], ["max-queue", a.maxQueue], ["max-len", a.maxLen ?? 1]] as const) {
     if (!Number.isInteger(v) || v < 1) throw new ConfigError(`--${flag} must be a whole number >= 1 (got ${v})`);
   }
-  if (!Number.isInteger(a.port) || a.port < 0 || a.port > 65535) throw new ConfigError(`--port must be a whole number from 0 to 65535 (got ${a.port}); 0 picks any free port`);
+  checkPort(a.port);
   const dir = resolveModelSource(a.checkpoint);
   const log = (m: string) => process.stderr.write(dim(m) + "\n");
   let model: LanguageModel;
@@ -45,15 +46,9 @@ export async function run(a: ServeArgs, onListening?: (address: string) => void,
   }
   const name = a.name ?? (a.checkpoint === "bundled" ? "mtx-base" : basename(dir));
   const app = serveModel(model, { name, token: a.token ?? process.env.MTX_SERVE_TOKEN, limits: { maxTokens: a.maxTokens, bodyBytes: a.maxBody, queue: a.maxQueue, ...(a.maxLen ? { maxLen: a.maxLen } : {}) } });
-  const address = await app.listen({ host: a.host, port: a.port }).catch(async (error: NodeJS.ErrnoException) => {
+  const address = await listenOn(app, a.host, a.port, "mtx serve").catch(async (error: unknown) => {
     await close();
-    const why: Record<string, string> = {
-      EADDRINUSE: `port ${a.port} is in use by another program: choose another --port (0 picks a free one)`,
-      EACCES: `port ${a.port} needs privileges to bind: choose a port above 1023`,
-      EADDRNOTAVAIL: `'${a.host}' is not an address of this machine: use 127.0.0.1 (the default) or one of its interfaces`,
-      ENOTFOUND: `'${a.host}' is not a host name this machine resolves: use 127.0.0.1 (the default) or one of its interfaces`,
-    };
-    throw error.code && why[error.code] ? new ConfigError(`mtx serve: cannot listen on ${a.host}:${a.port}: ${why[error.code]}`) : error;
+    throw error;
   });
   if (a.host !== "127.0.0.1" && a.host !== "localhost" && a.host !== "::1") process.stderr.write(yellow(`mtx serve: listening on ${a.host}, beyond this machine${a.token || process.env.MTX_SERVE_TOKEN ? "" : ", without a bearer token (--token)"}\n`));
   log(`mtx serve: '${name}' (${model.where}, context ${model.config.contextLength}) from ${dir}`);

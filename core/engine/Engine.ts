@@ -61,7 +61,8 @@ export interface EngineInfo {
  */
 export type ProbeTarget =
   | { kind: "weights"; config: ModelConfig; weights: Record<string, Float32Array>; tokenizerJson: unknown }
-  | { kind: "checkpoint"; dir: string }
+  /** `step`: the training step of the weights, when the caller knows it (results are recorded at it). */
+  | { kind: "checkpoint"; dir: string; step?: number }
   | { kind: "endpoint"; url: string; model?: string; tokenizerJson?: unknown };
 
 /** A name for a loaded target, for caches (undefined: weights, which are never cached). */

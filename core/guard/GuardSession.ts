@@ -10,9 +10,15 @@
  *
  * The run directory has the usual records (metrics.jsonl, decisions.jsonl, summary.json), so `mtx report`
  * draws a guarded run like any other. Plugins that change what is trained (methods) cannot run here;
- * drift and probes measure the newest checkpoint the loop reported in mtx's format.
+ * drift and probes measure the newest checkpoint the loop reported (mtx's format or a Hugging Face
+ * directory), against `base` on the held-out text of the config's recipe.
  */
 import { existsSync } from "node:fs";
+import { verifyCheckpoint } from "../checkpoint/Checkpoint.js";
+import { prepareMixture } from "../data/pipeline.js";
+import { sourceName } from "../data/sources/catalog.js";
+import { Tokenizer } from "../data/tokenizer/Tokenizer.js";
+import { HF_PREFIX, resolveModelSource } from "../interop/modelSource.js";
 import { join } from "node:path";
 import type { EffectiveConfig } from "../config/types.js";
 import type { Batch } from "../data/batch.js";
@@ -156,23 +162,32 @@ export class GuardSession implements TrainerApi {
       throw new ConfigError(`${what} is not available under mtx guard: the model lives in the loop being guarded`);
     };
     let pool: PiscinaProbePool | undefined;
+    // With --base, drift and probes have what the loop's own run would give them: the base's tokenizer and
+    // model shape, and the held-out documents of the config's recipe (general replay text by default).
+    const base = this.options.base === undefined ? undefined : verifyCheckpoint(this.options.base, { withOptimizer: false });
+    const tokenizer = base ? new Tokenizer(base.tokenizerJson) : undefined;
+    const mixture = base ? prepareMixture(this.config.data.recipe, { strict: this.config.data.strict, cache: this.config.data.cache, log: this.log }).mixture : undefined;
     await this.hooks.runStart.promise({
       config: this.config,
       runDir: this.run.path,
       model: new Proxy({} as LanguageModel, { get: unavailable("the live model") }),
-      modelConfig: this.config.model as never,
-      tokenizer: undefined as never,
+      modelConfig: (base?.state.model ?? this.config.model) as never,
+      tokenizer: (tokenizer ?? new Proxy({}, { get: unavailable("a tokenizer (give --base, the checkpoint the loop started from)") })) as never,
       engine: { kind: "tfjs", description: "mtx guard (the loop runs elsewhere)", kernels: {}, parameters: 0, lossTerms: [], versions: {} },
       startStep: 0,
       totalSteps: this.options.totalSteps ?? this.config.steps,
       resumed: false,
       from: this.options.base,
-      data: { recipe: "guarded loop", groups: [], heldout: {} },
+      data: mixture
+        ? { recipe: this.config.data.recipe, groups: mixture.groups.map((g) => ({ name: g.name, weight: g.weight, replay: g.replay, sources: g.sources.map(sourceName) })), heldout: mixture.heldout }
+        : { recipe: "guarded loop", groups: [], heldout: {} },
       loadModel: unavailable("loading a model"),
       snapshot: async (): Promise<ProbeTarget> => {
         const c = this.checkpoints.at(-1);
-        if (!c || !existsSync(join(c.path, "manifest.json"))) throw new ConfigError("no checkpoint in mtx's format has been reported yet: drift and probes measure the loop's newest mtx checkpoint");
-        return { kind: "checkpoint", dir: c.path };
+        if (!c) throw new ConfigError("no checkpoint has been reported yet: drift and probes measure the loop's newest checkpoint (guard.checkpoint(step, path))");
+        // mtx's format as it is; a Hugging Face directory (save_pretrained, HF Trainer's checkpoint-N) imported.
+        const dir = existsSync(join(c.path, "manifest.json")) ? c.path : resolveModelSource(`${HF_PREFIX}${c.path}`);
+        return { kind: "checkpoint", dir, step: c.step };
       },
       openProbePool: () => (pool = new PiscinaProbePool(PROBE_WORKER, { threads: 1 })),
     });

@@ -9,7 +9,7 @@
  */
 import { heldoutBatches, interleave, labelledRows } from "../../core/data/pipeline.js";
 import type { ProbeTarget } from "../../core/engine/Engine.js";
-import { PluginError } from "../../core/errors.js";
+import { describeError, PluginError } from "../../core/errors.js";
 import type { RunContext } from "../../core/hooks.js";
 import { resolveModelSource } from "../../core/interop/modelSource.js";
 import type { MtxPlugin, PluginDefinition, ShouldHaltVerdict, TrainerApi } from "../../core/plugin.js";
@@ -60,6 +60,7 @@ export class DriftPlugin implements MtxPlugin {
   private history: Measurement[] = [];
   private totalSteps = Infinity;
   private resumePending: number | undefined;
+  private lastMeasured: number | undefined;
 
   constructor(readonly options: DriftOptions) {}
 
@@ -106,14 +107,29 @@ export class DriftPlugin implements MtxPlugin {
   private measure(step: number, trainer: TrainerApi): void {
     this.inflight = step;
     const work = (async () => {
-      const target: ProbeTarget = await this.snapshot();
+      let target: ProbeTarget;
+      try {
+        target = await this.snapshot();
+      } catch (error) {
+        // Under mtx guard, before the loop's first checkpoint: nothing to measure yet, which is no warning.
+        this.inflight = undefined;
+        trainer.log.info(`drift: no measurement at step ${step}: ${describeError(error)}`);
+        return;
+      }
+      // Weights of a known step (under mtx guard: the loop's newest checkpoint) are measured once, at that step.
+      const measured = target.kind === "checkpoint" && target.step !== undefined ? target.step : step;
+      if (measured !== step && (this.lastMeasured === measured || this.history.some((m) => m.step === measured))) {
+        this.inflight = undefined;
+        return;
+      }
+      this.lastMeasured = measured;
       const r = await this.pool!.run<ProbeResult>({ probe: "drift", target, params: this.params as unknown as Record<string, unknown>, seed: this.seed });
       this.inflight = undefined;
       if (!r.ok) {
-        trainer.warn(PLUGIN_NAME, `drift measurement of step ${step} failed: ${r.error.message}`);
+        trainer.warn(PLUGIN_NAME, `drift measurement of step ${measured} failed: ${r.error.message}`);
         return;
       }
-      this.ready = { due: step + this.options.lag, m: this.measurement(step, r.value.details as DriftResult) };
+      this.ready = { due: step + this.options.lag, m: this.measurement(measured, r.value.details as DriftResult) };
     })();
     trainer.defer(step + this.options.lag, work);
   }

@@ -49,7 +49,7 @@ describe("--out must be a directory mtx can write", () => {
 });
 
 describe("the other commands' outputs and ports", () => {
-  it("export refuses /proc and a file in the way, creates a missing folder; serve refuses a port out of range or in use", async () => {
+  it("export refuses /proc and a file in the way, creates a missing folder; serve and guard refuse a port out of range or in use, guard a missing --base", async () => {
     const dir = tempDir();
     writeFileSync(join(dir, "file"), "x");
     refused(mtx(["export", "--checkpoint", "bundled", "--format", "gguf", "--out", "/proc/mtx.gguf"]), /under \/proc, a virtual file system/);
@@ -61,7 +61,9 @@ describe("the other commands' outputs and ports", () => {
     await new Promise<void>((ok) => busy.listen(0, "127.0.0.1", ok));
     const port = (busy.address() as AddressInfo).port;
     refused(mtx(["serve", "--checkpoint", "bundled", "--port", String(port)]), new RegExp(`port ${port} is in use by another program: choose another --port`));
+    refused(mtx(["guard", "--plugins", "spike", "--port", String(port), "--out", join(dir, "g")]), /mtx guard: cannot listen on 127\.0\.0\.1:\d+: port \d+ is in use/);
     busy.close();
+    refused(mtx(["guard", "--plugins", "drift", "--base", join(dir, "nope"), "--out", join(dir, "g")]), /checkpoint '.*nope' does not exist/);
   });
 });
 

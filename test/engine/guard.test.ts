@@ -13,11 +13,11 @@ import { readJsonl } from "../helpers/trainer.js";
 
 const VERDICTS = join(ROOT, "test", "fixtures", "plugins", "verdicts-at.js");
 
-/** Start `mtx guard` on a free port with the test guardrail; resolves with its address and its exit. */
-async function startGuard(dir: string) {
+/** Start `mtx guard` on a free port with the test guardrail (or `plugins`); resolves with its address and its exit. */
+async function startGuard(dir: string, plugins: unknown[] = [{ name: VERDICTS, options: { skip: [3], cut: { at: 5, factor: 0.5, steps: 3 }, halt: 9 } }], extra: string[] = []) {
   const config = join(dir, "guard.json");
-  writeFileSync(config, JSON.stringify({ plugins: [{ name: VERDICTS, options: { skip: [3], cut: { at: 5, factor: 0.5, steps: 3 }, halt: 9 } }] }));
-  const child = spawn(process.execPath, [BIN, "guard", "--config", config, "--port", "0", "--out", join(dir, "guarded")], { cwd: ROOT, env: { ...process.env, NO_COLOR: "1" }, stdio: ["ignore", "pipe", "pipe"] });
+  writeFileSync(config, JSON.stringify({ plugins }));
+  const child = spawn(process.execPath, [BIN, "guard", "--config", config, "--port", "0", "--out", join(dir, "guarded"), ...extra], { cwd: ROOT, env: { ...process.env, NO_COLOR: "1" }, stdio: ["ignore", "pipe", "pipe"] });
   let stderr = "";
   child.stderr.on("data", (d) => (stderr += d));
   const address = await new Promise<string>((resolve, reject) => {
@@ -79,6 +79,24 @@ describe("mtx guard", () => {
       expect(m.loss).toBeGreaterThan(3); // ~ln 64 for a random tiny model
       expect(m.gradNorm).toBeGreaterThan(0);
     }
+  });
+
+  it("drift watches Hugging Face's Trainer mid-training an exported mtx model: it measures the loop's checkpoints against --base hf:DIR and halts the forgetting", async () => {
+    const dir = tempDir("mtx-guard-drift-");
+    const exported = join(dir, "base-hf");
+    expect(spawnSync(process.execPath, [BIN, "export", "--checkpoint", "bundled", "--format", "hf", "--out", exported]).status).toBe(0);
+    const guard = await startGuard(dir, [{ name: "drift", options: { every: 5, lag: 2, batches: 1 } }], ["--base", `hf:${exported}`]);
+    const out = python([join(ROOT, "test", "fixtures", "python", "hf_drift.py"), guard.address, exported, join(dir, "hf")], {});
+    expect(await guard.exited, guard.stderr()).toBe(3);
+    // Step 5's measurement finds no checkpoint yet; step 10's measures checkpoint-5 and acts at 12.
+    expect(JSON.parse(out.trim().split("\n").at(-1)!).global_step).toBe(12);
+    const { metrics, decisions, summary } = guardedRecords(dir);
+    const drift = (metrics as unknown as { step: number; driftBpb?: number; driftBaseBpb?: number; arrivedAtStep?: number }[]).filter((m) => m.driftBpb !== undefined);
+    expect(drift.map((m) => [m.step, m.arrivedAtStep])).toEqual([[5, 12]]);
+    expect(drift[0]!.driftBaseBpb).toBeGreaterThan(1.5);
+    expect(drift[0]!.driftBpb! / drift[0]!.driftBaseBpb!).toBeGreaterThan(1.05); // narrow text at LR 1e-2 forgets
+    expect(decisions.filter((d) => d.action !== "checkpoint").map((d) => [d.action, d.plugin, d.step])).toEqual([["halt", "drift", 12]]);
+    expect(summary).toMatchObject({ status: "halted", exitCode: 3, halt: { plugin: "drift" }, tokens: 12 * 8 * 64 });
   });
 
   it("answers a bad report with 400 and a JSON error, and keeps serving", async () => {

@@ -4,7 +4,7 @@
     trainer = Trainer(model=model, args=args, train_dataset=ds, callbacks=[MtxGuardCallback()])
 
 Before each optimizer step it reports the step's loss (the mean over its micro-batches, read from the
-model's outputs) and the gradient norm before clipping (summed from per-parameter hooks after each backward),
+model's outputs), its tokens (the micro-batches' ``input_ids``, padding included) and the gradient norm before clipping (summed from per-parameter hooks after each backward),
 then carries out the verdict: skip (the gradients are dropped, so the optimizer moves nothing and keeps its
 moments), an LR cut (the scheduled LR times ``lr_scale``), or halt (training stops). A rollback also stops
 training and names the checkpoint to resume from (``trainer.train(resume_from_checkpoint=...)``); saved
@@ -23,18 +23,21 @@ class MtxGuardCallback(TrainerCallback):
     def __init__(self, guard=None):
         self.guard = guard or Guard()
         self.losses = []
+        self.tokens = 0
         self.sq = {}
         self.handles = []
         self.last = None
         self.rollback_to = None
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
-        def capture(_module, _inputs, output):
+        def capture(_module, args, kwargs, output):
             loss = getattr(output, "loss", None) if not isinstance(output, dict) else output.get("loss")
             if loss is not None and model.training:
                 self.losses.append(float(loss.detach()))
+                ids = kwargs.get("input_ids", args[0] if args else None)
+                self.tokens += int(ids.numel()) if hasattr(ids, "numel") else 0
 
-        self.handles.append(model.register_forward_hook(capture))
+        self.handles.append(model.register_forward_hook(capture, with_kwargs=True))
         for name, p in model.named_parameters():
             if p.requires_grad:
                 # After every backward: the accumulated gradient's squared norm, before any clipping.
@@ -44,10 +47,12 @@ class MtxGuardCallback(TrainerCallback):
         step = state.global_step + 1
         loss = sum(self.losses) / len(self.losses) if self.losses else float("nan")
         grad_norm = math.sqrt(sum(self.sq.values()))
+        tokens = self.tokens or None
         self.losses.clear()
+        self.tokens = 0
         self.sq.clear()
         lr = lr_scheduler.get_last_lr()[0] if lr_scheduler is not None else optimizer.param_groups[0]["lr"]
-        v = self.guard.step(step, loss=loss, grad_norm=grad_norm, lr=lr)
+        v = self.guard.step(step, loss=loss, grad_norm=grad_norm, lr=lr, tokens=tokens)
         self.last = v
         if v.skip or v.halt or v.rollback:
             optimizer.zero_grad(set_to_none=True)
