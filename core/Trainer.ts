@@ -17,7 +17,8 @@ import { scoreRows } from "./engine/LanguageModel.js";
 import { ConfigError, describeError, ExitCodes, exitCodeFor, PluginError } from "./errors.js";
 import { createHooks, type EvalResult, type RunContext, type RunSummary, type StepContext, type StepMetrics, type TrainerHooks } from "./hooks.js";
 import { guardTaps, type TapGuard } from "./interceptor.js";
-import { adapterTargets, trainFlopsPerToken } from "./model/Transformer.js";
+import { adapterTargets, forwardFlops, trainFlopsPerToken } from "./model/Transformer.js";
+import { countingPool } from "./pool/ProbePool.js";
 import { learningRate, type ResolvedSchedule } from "./optim/schedules.js";
 import { packageVersion } from "./paths.js";
 import type { Logger, MtxPlugin, OnErrorPolicy, TrainerApi } from "./plugin.js";
@@ -316,7 +317,7 @@ export class Trainer implements TrainerApi {
       },
       loadModel: (dir) => this.engine.loadModel(dir),
       snapshot: () => this.engine.snapshot(),
-      openProbePool: () => this.engine.probePool(),
+      openProbePool: () => countingPool(this.engine.probePool(), (c) => this.state.spendForward("probe", c.flops)),
     };
   }
 
@@ -415,6 +416,7 @@ export class Trainer implements TrainerApi {
     const model = this.engine.model;
     const score = await scoreRows(model, this.data.heldout.map(labelledRows));
     const others = this.data.heldoutBySource.length ? (await scoreRows(model, this.data.heldoutBySource.map(labelledRows))).perSource : {};
+    for (const b of [...this.data.heldout, ...this.data.heldoutBySource]) this.state.spendForward("eval", forwardFlops(this.start.model, b.size * b.seqLen, b.seqLen));
     const result: EvalResult = { step: this.state.step, heldoutLoss: score.loss, heldoutBpb: score.bpb, perSource: { ...score.perSource, ...others } };
     ctx.metrics!.heldoutLoss = result.heldoutLoss;
     ctx.metrics!.heldoutBpb = result.heldoutBpb;
@@ -503,7 +505,7 @@ export class Trainer implements TrainerApi {
       resumedAt: p.resumedAt,
       tokens: this.state.tokens,
       flops: this.state.flops,
-      spent: { tokens: p.trainTokens, flops: p.trainFlops ?? 0 },
+      spent: { tokens: p.trainTokens, flops: p.trainFlops ?? 0, evalFlops: p.evalFlops ?? 0, probeFlops: p.probeFlops ?? 0 },
       firstLoss: p.firstLoss,
       lastLoss: p.lastLoss,
       heldout: o.lastEval ? { loss: o.lastEval.heldoutLoss, bpb: o.lastEval.heldoutBpb } : null,

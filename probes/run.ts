@@ -4,6 +4,7 @@
  * directories are cached per host, so a suite loads each checkpoint once.
  */
 import { targetKey, type ProbeTarget } from "../core/engine/Engine.js";
+import { CountingModel, type ForwardCompute } from "../core/engine/CountingModel.js";
 import type { LanguageModel } from "../core/engine/LanguageModel.js";
 import type { ProbeTask } from "../core/pool/ProbePool.js";
 import { probeFor } from "./resolve.js";
@@ -43,8 +44,11 @@ export class CachingHost implements ModelHost {
 export async function runProbeTask(task: ProbeTask, host: ModelHost): Promise<ProbeResult> {
   const probe = await probeFor(task.probe);
   const model = await host.load(task.target);
+  // Every model the probe touches counts its forward compute into the result.
+  const compute: ForwardCompute = { tokens: 0, flops: 0 };
   try {
-    return await probe.run({ model, tokenizer: model.tokenizer, seed: task.seed, load: (t) => host.load(t) }, task.params ?? {});
+    const result = await probe.run({ model: new CountingModel(model, compute), tokenizer: model.tokenizer, seed: task.seed, load: async (t) => new CountingModel(await host.load(t), compute) }, task.params ?? {});
+    return { ...result, compute };
   } finally {
     if (targetKey(task.target) === undefined) await model.dispose();
   }

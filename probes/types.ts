@@ -27,6 +27,8 @@ export interface ProbeResult {
   n: number;
   /** Anything worth saving: per-item outcomes, grids. */
   details?: unknown;
+  /** Forward compute the probe asked of its models (set by the runner, not the probe). */
+  compute?: { tokens: number; flops: number };
 }
 
 export interface ProbeDefinition {

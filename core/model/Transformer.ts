@@ -138,6 +138,11 @@ export function matmulParams(cfg: ModelConfig): number {
   return cfg.nLayers * (attention + mlp) + D * cfg.vocabSize;
 }
 
+/** Forward FLOPs of `positions` token positions in sequences `length` long: 2N plus attention (4 L T D), a third of training's. */
+export function forwardFlops(cfg: ModelConfig, positions: number, length: number): number {
+  return positions * (2 * matmulParams(cfg) + 4 * cfg.nLayers * length * cfg.dModel);
+}
+
 /** Training FLOPs per token at sequence length T: 6N for the matmuls plus attention (12 L T D). */
 export function trainFlopsPerToken(cfg: ModelConfig, seqLen: number): number {
   return 6 * matmulParams(cfg) + 12 * cfg.nLayers * seqLen * cfg.dModel;

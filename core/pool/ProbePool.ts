@@ -45,3 +45,22 @@ export function toProbeError(probe: string, cause: unknown): ProbeError {
 export function transferList(task: ProbeTask): ArrayBuffer[] {
   return task.target.kind === "weights" ? Object.values(task.target.weights).map((w) => w.buffer as ArrayBuffer) : [];
 }
+
+/**
+ * A pool that reports the forward compute of each finished probe (ProbeResult.compute) to `spend`: how a
+ * run counts what its probes, drift and curriculum measurements cost beside training.
+ */
+export function countingPool(pool: ProbePool, spend: (compute: { tokens: number; flops: number }) => void): ProbePool {
+  return {
+    async run<T>(task: ProbeTask, options?: RunOptions): Promise<ProbeOutcome<T>> {
+      const outcome = await pool.run<T>(task, options);
+      const compute = outcome.ok ? (outcome.value as { compute?: { tokens: number; flops: number } } | undefined)?.compute : undefined;
+      if (compute) spend(compute);
+      return outcome;
+    },
+    get pending() {
+      return pool.pending;
+    },
+    close: () => pool.close(),
+  };
+}

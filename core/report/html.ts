@@ -114,6 +114,11 @@ function summaryTable(run: RunRecord): Html {
   if (c) {
     rows.push(["compute of this run", `${fmt(c.tokens)} tokens, ${fmt(c.flops)} FLOPs`]);
     rows.push(["share of the base's pre-training compute", c.share === undefined ? "- (random init)" : `${(c.share * 100).toFixed(2)}% (base: ${fmt(c.baseTokens)} tokens, ${fmt(c.baseFlops)} FLOPs; mid-training usually spends 5-15%)`]);
+    const spent = s?.spent;
+    if (spent && (spent.evalFlops || spent.probeFlops)) {
+      const pct = (x: number | undefined) => `${(((x ?? 0) / Math.max(1, spent.flops)) * 100).toFixed(1)}%`;
+      rows.push(["evaluation beside training", `held-out evaluations ${fmt(spent.evalFlops ?? 0)} FLOPs (${pct(spent.evalFlops)} of the steps'), probes ${fmt(spent.probeFlops ?? 0)} FLOPs (${pct(spent.probeFlops)})`]);
+    }
   }
   return table(null, rows);
 }

@@ -92,8 +92,12 @@ export interface RunSummary {
   resumedAt: number[];
   tokens: number;
   flops: number;
-  /** What the run's steps cost, steps re-done after a rollback included (tokens and flops count the curve kept). */
-  spent?: { tokens: number; flops: number };
+  /**
+   * What the run cost: its training steps, steps re-done after a rollback included (tokens and flops count
+   * the curve kept), and the forward FLOPs of its held-out evaluations and of the probes it ran (drift,
+   * curriculum, probes). A method's own extra compute (irl's sampling) is in its metrics (`irl.flops`).
+   */
+  spent?: { tokens: number; flops: number; evalFlops?: number; probeFlops?: number };
   /** Loss of the run's first step and of its last. */
   firstLoss: number | null;
   lastLoss: number | null;

@@ -22,6 +22,9 @@ export interface RunProgress {
   trainTokens: number;
   /** FLOPs of the steps trained (steps re-done after a rollback counted again); absent in older checkpoints. */
   trainFlops?: number;
+  /** Forward FLOPs of the trainer's held-out evaluations, and of probes run during the run (drift, curriculum, probes). */
+  evalFlops?: number;
+  probeFlops?: number;
   trainMs: number;
   /** Wall time of earlier processes of this run (this one's is added at the end). */
   wallTimeSec: number;
@@ -97,6 +100,12 @@ export class RunState implements SavedRunState {
     this.progress.trainTokens += tokens;
     this.progress.trainFlops = (this.progress.trainFlops ?? 0) + flops;
     this.progress.trainMs += ms;
+  }
+
+  /** Account for forward compute outside the steps: the trainer's evaluations, or probes. */
+  spendForward(kind: "eval" | "probe", flops: number): void {
+    if (kind === "eval") this.progress.evalFlops = (this.progress.evalFlops ?? 0) + flops;
+    else this.progress.probeFlops = (this.progress.probeFlops ?? 0) + flops;
   }
 
   toJSON(): SavedRunState {

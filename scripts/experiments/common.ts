@@ -12,6 +12,7 @@ import { TfjsModel } from "../../core/engine/tfjs/TfjsModel.js";
 import type { RunSummary } from "../../core/hooks.js";
 import { resolveModelSource } from "../../core/interop/modelSource.js";
 import type { MtxPlugin } from "../../core/plugin.js";
+import { loadRun } from "../../core/report/loadRun.js";
 import { mean, standardDeviation } from "../../core/stats.js";
 import { Trainer } from "../../core/Trainer.js";
 import { PROBES } from "../../probes/index.js";
@@ -41,7 +42,13 @@ export interface RunOutcome {
   status: RunSummary["status"];
   endStep: number;
   tokens: number;
+  /** Everything the run computed: compute.train + eval + probes + method. */
   flops: number;
+  /**
+   * FLOPs by kind: training steps (re-done ones included), the trainer's held-out evaluations, probes run
+   * during training (drift, curriculum, probes), and a method's own extra work (`*.flops` metrics: irl's sampling).
+   */
+  compute: { train: number; eval: number; probes: number; method: number };
   wallTimeSec: number;
   heldoutBpb: number | null;
   runDir: string;
@@ -57,7 +64,18 @@ export async function trainRun(label: string, overrides: Record<string, unknown>
   const s = await new Trainer(config, plugins, { log: { info: () => {}, warn: (m) => say(`  ${m}`) } }).train();
   say(`${label} (seed ${config.seed}): ${s.status} at step ${s.endStep} in ${s.wallTimeSec.toFixed(0)} s, loss ${s.firstLoss?.toFixed(3)} -> ${s.lastLoss?.toFixed(3)}, held-out ${s.heldout?.bpb.toFixed(4) ?? "-"} bpb`);
   // Compute this run spent (steps re-done after a rollback included; not the base's lineage).
-  return { label, seed: config.seed, status: s.status, endStep: s.endStep, tokens: s.spent?.tokens ?? s.tokens - (s.base?.tokens ?? 0), flops: s.spent?.flops ?? s.flops - (s.base?.flops ?? 0), wallTimeSec: s.wallTimeSec, heldoutBpb: s.heldout?.bpb ?? null, runDir: out, lastCheckpoint: s.lastCheckpoint, summary: s };
+  const compute = { train: s.spent?.flops ?? s.flops - (s.base?.flops ?? 0), eval: s.spent?.evalFlops ?? 0, probes: s.spent?.probeFlops ?? 0, method: methodFlops(out) };
+  const flops = compute.train + compute.eval + compute.probes + compute.method;
+  return { label, seed: config.seed, status: s.status, endStep: s.endStep, tokens: s.spent?.tokens ?? s.tokens - (s.base?.tokens ?? 0), flops, compute, wallTimeSec: s.wallTimeSec, heldoutBpb: s.heldout?.bpb ?? null, runDir: out, lastCheckpoint: s.lastCheckpoint, summary: s };
+}
+
+/** A method's own compute: the last value of each cumulative `<plugin>.flops` metric in metrics.jsonl, summed. */
+function methodFlops(runDir: string): number {
+  const last = new Map<string, number>();
+  for (const m of loadRun(runDir).metrics as unknown as Record<string, unknown>[]) {
+    for (const [k, v] of Object.entries(m)) if (k.endsWith(".flops") && typeof v === "number") last.set(k, v);
+  }
+  return [...last.values()].reduce((a, b) => a + b, 0);
 }
 
 /** Run probes in this process on a checkpoint ('bundled', a directory or hf:DIR). */

@@ -59,9 +59,9 @@ const runs: { arm: string; seed: number; steps: number; rlFlops: number; flops: 
 for (const seed of seeds) {
   const s = await trainRun("irl", { from: start, steps, data: { batchSize: batch } }, [new IrlPlugin(opts)], seed);
   const lines = loadRun(s.runDir).metrics as unknown as Record<string, number>[];
-  const rlFlops = [...lines].reverse().find((m) => m["irl.flops"] !== undefined)?.["irl.flops"] ?? 0;
+  const rlFlops = s.compute.method;
   const trainPass1 = lines.filter((m) => m["irl.pass1"] !== undefined).map((m) => m["irl.pass1"]!);
-  runs.push({ arm: "irl", seed, steps, rlFlops, flops: s.flops + rlFlops, score: await score(s.lastCheckpoint!, seed), trainPass1 });
+  runs.push({ arm: "irl", seed, steps, rlFlops, flops: s.flops, score: await score(s.lastCheckpoint!, seed), trainPass1 });
   const extra = Math.round(rlFlops / flopsPerStep);
   const p = await trainRun("plain, compute-matched", { from: start, steps: steps + extra, data: { batchSize: batch } }, [], seed);
   runs.push({ arm: "plain", seed, steps: steps + extra, rlFlops: 0, flops: p.flops, score: await score(p.lastCheckpoint!, seed), trainPass1: [] });
