@@ -6,7 +6,7 @@
  * result, never a dead run.
  */
 import type { ProbeTarget } from "../engine/Engine.js";
-import { ProbeError } from "../errors.js";
+import { NOT_SUPPORTED, ProbeError } from "../errors.js";
 
 export interface ProbeTask {
   /** Which probe runs (a built-in name, or a module path for a custom probe). */
@@ -38,6 +38,9 @@ export function toProbeError(probe: string, cause: unknown): ProbeError {
   const name = (cause as Error)?.name;
   if (name === "AbortError") return new ProbeError(`probe '${probe}' was cancelled`, { cause });
   if (name === "TimeoutError") return new ProbeError(`probe '${probe}' timed out`, { cause });
+  // What the model source cannot do keeps its leading words: the suite reports it as not supported, not a crash.
+  const message = (cause as Error)?.message;
+  if (typeof message === "string" && message.startsWith(NOT_SUPPORTED)) return new ProbeError(`${message} (probe '${probe}')`, { cause });
   return new ProbeError(`probe '${probe}' failed: ${(cause as Error)?.message ?? String(cause)}`, { cause });
 }
 

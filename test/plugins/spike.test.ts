@@ -59,7 +59,7 @@ describe("spike plugin in a run", () => {
     expect(guarded.decisions.filter((d) => d.action === "inject")).toHaveLength(1); // the fault does not fire again on the replay
     // The curve kept is 110 steps; the compute spent counts the 10 steps re-done after the rollback too.
     const perStep = guarded.summary.tokens / 110;
-    expect(guarded.summary.spent).toEqual({ tokens: 120 * perStep, flops: expect.closeTo((guarded.summary.flops * 120) / 110, -3) });
+    expect(guarded.summary.spent).toMatchObject({ tokens: 120 * perStep, flops: expect.closeTo((guarded.summary.flops * 120) / 110, -3) });
     expect(guarded.summary.status).toBe("completed");
     const final = (r: typeof clean) => r.metrics.slice(-10).reduce((a, m) => a + m.loss, 0) / 10;
     expect(Math.abs(final(guarded) / final(clean) - 1)).toBeLessThan(0.04); // measured 2.1%: the skipped window's data differs

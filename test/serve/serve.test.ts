@@ -7,10 +7,12 @@
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { heldoutMath } from "../../probes/items.js";
-import { BIN, mtx, PYTHON, ROOT, tempDir } from "../helpers/cli.js";
+import { BIN, mtx, mtxAsync, PYTHON, ROOT, tempDir } from "../helpers/cli.js";
 
 type Report = { probes: { id: string; status: string; metrics: Record<string, number>; stderr: Record<string, number> }[]; pass: boolean };
 
@@ -145,6 +147,37 @@ describe("mtx serve and openai: sources", () => {
     expect(m.metrics.acc).toBeCloseTo(harness["acc,none"]!, 10);
     expect(m.metrics.acc_norm).toBeCloseTo(harness["acc_norm,none"]!, 10);
     expect(m.stderr.acc).toBeCloseTo(harness["acc_stderr,none"]!, 10);
+  });
+
+  it("a server without prompt log-probabilities: scoring probes are 'not supported by this model source' and their gates fail (exit 1); generation probes run", async () => {
+    // An OpenAI-compatible server that completes but ignores echo (as chat-era APIs do): no prompt logprobs.
+    const tokenizer = readFileSync(join(ROOT, "fixtures", "base", "tokenizer.json"), "utf8");
+    const fake = createServer((req, res) => {
+      let body = "";
+      req.on("data", (d) => (body += d));
+      req.on("end", () => {
+        res.setHeader("content-type", "application/json");
+        if (req.url === "/v1/models") return res.end(JSON.stringify({ object: "list", data: [{ id: "other", object: "model", max_model_len: 512, mtx: { tokenizer: "/v1/tokenizer" } }] }));
+        if (req.url === "/v1/tokenizer") return res.end(tokenizer);
+        const r = JSON.parse(body) as { prompt: unknown[] };
+        res.end(JSON.stringify({ object: "text_completion", model: "other", choices: r.prompt.map((_, index) => ({ index, text: " the end", logprobs: null, finish_reason: "length" })) }));
+      });
+    });
+    await new Promise<void>((ok) => fake.listen(0, "127.0.0.1", ok));
+    const url = `http://127.0.0.1:${(fake.address() as AddressInfo).port}/v1`;
+    const suite = join(tempDir(), "suite.json");
+    writeFileSync(suite, JSON.stringify({ name: "no-echo", probes: [{ probe: "heldout", params: { sequencesPerSource: 2 }, gates: [{ metric: "bpb", max: 10 }] }, { probe: "generation", params: { prompts: 2, maxTokens: 4 }, gates: [{ metric: "meanLength", min: 1 }] }] }));
+    const json = await mtxAsync(["probe", "--suite", suite, "--checkpoint", `openai:${url}`, "--json"]).done;
+    const table = await mtxAsync(["probe", "--suite", suite, "--checkpoint", `openai:${url}`]).done;
+    fake.close();
+    expect(json.code, json.stderr).toBe(1);
+    const report = JSON.parse(json.stdout) as Report & { probes: { status: string; gates: { status: string; pass: boolean }[]; error?: string }[] };
+    expect(report.probes.map((p) => p.status)).toEqual(["not-supported", "ok"]);
+    expect(report.probes[0]!.error).toMatch(/^not supported by this model source: the server returned no log-probabilities of the prompt/);
+    expect(report.probes[0]!.gates).toMatchObject([{ status: "not-supported", pass: false }]);
+    expect(report.probes[1]!.gates).toMatchObject([{ status: "pass" }]);
+    expect(table.code).toBe(1);
+    expect(table.stdout + table.stderr).toMatch(/not supported by this model source/);
   });
 
   it("drains on SIGTERM: the request in progress is answered, then exit 0", async () => {
