@@ -178,6 +178,14 @@ describe("mtx serve and openai: sources", () => {
     expect(report.probes[1]!.gates).toMatchObject([{ status: "pass" }]);
     expect(table.code).toBe(1);
     expect(table.stdout + table.stderr).toMatch(/not supported by this model source/);
+
+    // A URL that answers HTML (a web page, not an API): exit 2 with the question to ask.
+    const page = createServer((_req, res) => res.end("<html>hello</html>"));
+    await new Promise<void>((ok) => page.listen(0, "127.0.0.1", ok));
+    const wrong = await mtxAsync(["probe", "--suite", suite, "--checkpoint", `openai:http://127.0.0.1:${(page.address() as AddressInfo).port}/v1`]).done;
+    page.close();
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toMatch(/the answer is not JSON: is .* the \/v1 base of an OpenAI-compatible server\?/);
   });
 
   it("drains on SIGTERM: the request in progress is answered, then exit 0", async () => {

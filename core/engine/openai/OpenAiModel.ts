@@ -65,7 +65,8 @@ export class OpenAiModel implements LanguageModel {
   static async connect(spec: EndpointSpec): Promise<OpenAiModel> {
     // Refusals here (a wrong key, a wrong URL) are the user's to fix: exit 2.
     const models = (await request(spec.url, "GET", "/models").catch((e: Error) => {
-      throw e instanceof EndpointError ? new ConfigError(e.message) : e;
+      if (e instanceof EndpointError) throw new ConfigError(e.message);
+      throw e instanceof ProbeError ? new ConfigError(`${e.message}: is ${spec.url} the /v1 base of an OpenAI-compatible server?`) : e;
     })) as { data?: { id: string; max_model_len?: number; mtx?: { tokenizer?: string; contextLength?: number } }[] };
     const list = models.data ?? [];
     const card = spec.model ? list.find((m) => m.id === spec.model) : list[0];
