@@ -1,7 +1,7 @@
 // Plugins from outside the project: the worked example in docs/plugins.md, copied as a reader would and
 // loaded by path, halts the run; the scaffold from `mtx plugins init` passes its own test.
 import { execFileSync } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { mtx, ROOT, tempDir, tinyConfig } from "../helpers/cli.js";
@@ -44,13 +44,20 @@ describe("plugins written from the docs", () => {
     expect(r.stdout).toMatch(/npm install/);
     const pkg = JSON.parse(readFileSync(join(dir, "package.json"), "utf8"));
     expect(pkg).toMatchObject({ type: "module", devDependencies: { "mtx-harness": expect.stringMatching(/^\^\d+\.\d+\.\d+$/) }, scripts: { test: "node --test my-guard.test.js" } });
-    // What the printed instructions say: install mtx (here from this checkout: no registry holds it yet), then test.
-    // --ignore-scripts: linking this checkout would otherwise run its `prepare` (a rebuild of dist/ while other
-    // test files run the CLI from it); globalSetup has built it already.
-    execFileSync("npm", ["install", "--no-audit", "--no-fund", "--ignore-scripts", "--save-dev", ROOT], { cwd: dir, stdio: "pipe" });
+    // What the printed instructions say: install mtx, then test. No registry holds it yet, so the package is
+    // packed from this checkout as `npm publish` would pack it (its `files`), and installed from the tarball:
+    // a file the package forgets is missing here. --ignore-scripts: globalSetup has built dist/ already.
+    execFileSync("npm", ["pack", "--ignore-scripts", "--pack-destination", dir], { cwd: ROOT, stdio: "pipe" });
+    const tarball = readdirSync(dir).find((f) => f.endsWith(".tgz"))!;
+    execFileSync("npm", ["install", "--no-audit", "--no-fund", "--ignore-scripts", "--save-dev", `./${tarball}`], { cwd: dir, stdio: "pipe" });
     const out = execFileSync("npm", ["test"], { cwd: dir, encoding: "utf8" });
     expect(out).toMatch(/# pass 2/);
     expect(out).toMatch(/# fail 0/);
+    // The installed package reads checkpoints (their schemas) and carries the PyTorch engine's Python package.
+    const generated = execFileSync("npx", ["mtx", "generate", "--checkpoint", "bundled", "--prompt", "The", "--max-tokens", "4", "--json"], { cwd: dir, encoding: "utf8" });
+    expect((JSON.parse(generated) as { completionTokens: number[] }).completionTokens).toHaveLength(4);
+    const installed = join(dir, "node_modules", "mtx-harness");
+    for (const f of ["core/torch/mtx_torch/engine.py", "core/torch/mtx_torch/guard.py", "core/torch/requirements.txt", "core/checkpoint/schema/state.schema.json", "suites/ci.json", "dist/probes/worker.js"]) expect(existsSync(join(installed, f)), f).toBe(true);
     expect(mtx(["plugins", "init", "my-guard", "--dir", dir])).toMatchObject({ code: 2, stderr: expect.stringMatching(/already exists/) });
     expect(mtx(["plugins", "init", "Bad Name"])).toMatchObject({ code: 2 });
   });
