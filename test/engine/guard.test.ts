@@ -1,6 +1,6 @@
 /**
  * Guarding loops mtx does not run: the plain PyTorch example of docs/engines.md (run verbatim) and Hugging
- * Face's Trainer on a tiny LlamaForCausalLM, each under `mtx guard` with a guardrail that skips step 3, cuts
+ * Face's Trainer on a tiny LlamaForCausalLM, and Lightning's Trainer on a tiny model, each under `mtx guard` with a guardrail that skips step 3, cuts
  * the LR in half for steps 5-7 and halts at step 9. The loops must obey: the weights do not move at step 3,
  * the LR applied is halved, training stops at step 9; the guard exits 3 with the usual records.
  */
@@ -79,6 +79,26 @@ describe("mtx guard", () => {
       expect(m.loss).toBeGreaterThan(3); // ~ln 64 for a random tiny model
       expect(m.gradNorm).toBeGreaterThan(0);
     }
+  });
+
+  it("guards Lightning's Trainer through its callback: the weights stand still when skipped, the LR is cut, training stops", async () => {
+    const dir = tempDir("mtx-guard-lightning-");
+    const guard = await startGuard(dir);
+    const out = python([join(ROOT, "test", "fixtures", "python", "lightning_guarded.py"), guard.address], {});
+    expect(await guard.exited, guard.stderr()).toBe(3);
+    const { steps, global_step } = JSON.parse(out.trim().split("\n").at(-1)!) as { steps: { step: number; lr: number; moved: boolean }[]; global_step: number };
+    expect(global_step).toBe(9);
+    expect(steps.map((s) => s.moved)).toEqual([true, true, false, true, true, true, true, true, false]);
+    expect(steps.map((s) => s.lr)).toEqual([0.001, 0.001, 0.001, 0.001, 0.0005, 0.0005, 0.0005, 0.001, 0.001]);
+    const { metrics, decisions } = guardedRecords(dir);
+    expect(metrics.map((m) => m.step)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(decisions.map((d) => [d.action, d.step])).toEqual([["skip", 3], ["reduce-lr", 5], ["halt", 9]]);
+    for (const m of metrics as unknown as { loss: number; gradNorm: number; tokens: number }[]) {
+      expect(m.loss).toBeGreaterThan(3); // ~ln 64 for a random tiny model
+      expect(m.gradNorm).toBeGreaterThan(0);
+    }
+    // Tokens of the steps that ran (the skipped one too; the halted one never ran): 8 x 4 sequences x 17.
+    expect((metrics.at(-2) as unknown as { tokens: number }).tokens).toBe(8 * 4 * 17);
   });
 
   it("drift watches Hugging Face's Trainer mid-training an exported mtx model: it measures the loop's checkpoints against --base hf:DIR and halts the forgetting", async () => {
