@@ -95,7 +95,8 @@ export interface RunSummary {
   /**
    * What the run cost: its training steps, steps re-done after a rollback included (tokens and flops count
    * the curve kept), and the forward FLOPs of its held-out evaluations and of the probes it ran (drift,
-   * curriculum, probes). A method's own extra compute (irl's sampling) is in its metrics (`irl.flops`).
+   * probes). A method's own extra compute is in its metrics (`irl.flops`: sampling and scoring;
+   * `curriculum.flops`: scoring the groups).
    */
   spent?: { tokens: number; flops: number; evalFlops?: number; probeFlops?: number };
   /** Loss of the run's first step and of its last. */

@@ -22,6 +22,7 @@ import { labelledRows } from "../../core/data/pipeline.js";
 import { scoreRows, type LanguageModel } from "../../core/engine/LanguageModel.js";
 import { PluginError } from "../../core/errors.js";
 import { resolveModelSource } from "../../core/interop/modelSource.js";
+import { forwardFlops } from "../../core/model/Transformer.js";
 import type { MtxPlugin, PluginDefinition, TrainerApi } from "../../core/plugin.js";
 import schema from "./curriculum.schema.json" with { type: "json" };
 
@@ -40,6 +41,8 @@ interface CurriculumState {
   alpha: Record<string, number>;
   weights: Record<string, number>;
   excess: Record<string, number>;
+  /** Forward FLOPs spent scoring (model and proctor), cumulative: the `curriculum.flops` metric. */
+  flops?: number;
 }
 
 /** The held-out documents the curriculum steers on: the second half of a source's (all of a single one). */
@@ -71,6 +74,7 @@ export class CurriculumPlugin implements MtxPlugin {
   private proctorLoss: Record<string, number> = {};
   private current: CurriculumState | undefined;
   private model: LanguageModel | undefined;
+  private flops = 0;
   private recipe: Record<string, number> = {};
 
   constructor(readonly options: CurriculumOptions) {}
@@ -93,7 +97,7 @@ export class CurriculumPlugin implements MtxPlugin {
         if (JSON.stringify(proctor.tokenizer.json.model) !== JSON.stringify(run.tokenizer.json.model)) {
           throw new PluginError(PLUGIN_NAME, "runStart", `proctor ${dir} uses another tokenizer than the run; losses would not compare`);
         }
-        for (const [g, batch] of this.samples) this.proctorLoss[g] = (await scoreRows(proctor, [labelledRows(batch)])).loss;
+        for (const [g, batch] of this.samples) this.proctorLoss[g] = (await this.score(proctor, batch)).loss;
       } finally {
         await proctor.dispose();
       }
@@ -110,19 +114,26 @@ export class CurriculumPlugin implements MtxPlugin {
 
   private async reweight(trainer: TrainerApi): Promise<void> {
     const excess: Record<string, number> = {};
-    for (const [g, batch] of this.samples) excess[g] = (await scoreRows(this.model!, [labelledRows(batch)])).loss - this.proctorLoss[g]!;
+    for (const [g, batch] of this.samples) excess[g] = (await this.score(this.model!, batch)).loss - this.proctorLoss[g]!;
     const next = updateWeights(this.current!.alpha, excess, this.recipe, this.options);
     this.current = { ...next, excess };
-    trainer.logMetrics(Object.fromEntries(Object.entries(next.weights).map(([g, w]) => [`curriculum.weight.${g}`, w])));
+    trainer.logMetrics({ ...Object.fromEntries(Object.entries(next.weights).map(([g, w]) => [`curriculum.weight.${g}`, w])), "curriculum.flops": this.flops });
     trainer.log.info(`curriculum: excess loss ${Object.entries(excess).map(([g, x]) => `${g} ${x.toFixed(3)}`).join(", ")} -> weights ${Object.entries(next.weights).map(([g, w]) => `${g} ${w.toFixed(3)}`).join(", ")}`);
   }
 
+  /** Score one steering batch, counting its forward compute. */
+  private score(model: LanguageModel, batch: Batch) {
+    this.flops += forwardFlops(model.config, batch.size * batch.seqLen, batch.seqLen);
+    return scoreRows(model, [labelledRows(batch)]);
+  }
+
   state(): unknown {
-    return this.current;
+    return this.current && { ...this.current, flops: this.flops };
   }
 
   restore(s: unknown): void {
     this.current = s as CurriculumState;
+    this.flops = this.current?.flops ?? 0;
   }
 }
 

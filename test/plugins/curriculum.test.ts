@@ -39,6 +39,13 @@ describe("curriculum plugin in a run", () => {
     expect(last.synthetic!).toBeGreaterThanOrEqual(withPlugin.metrics[0]!.mixtureWeights.synthetic!);
     expect(last.replay! + last.synthetic!).toBeCloseTo(1, 12);
     expect((plugin.state() as { excess: Record<string, number> }).excess.synthetic!).toBeGreaterThan((plugin.state() as { excess: Record<string, number> }).excess.replay!);
+    // Its scoring is counted: the proctor once, then the model at each re-weighting, each group's batch a forward pass.
+    const reweights = withPlugin.metrics.filter((m) => (m as unknown as Record<string, number>)["curriculum.flops"] !== undefined);
+    const flops = reweights.map((m) => (m as unknown as Record<string, number>)["curriculum.flops"]!);
+    expect(reweights.length).toBe(Math.ceil(21 / opts.every));
+    const perPass = flops[0]! / 2; // the proctor's pass and the first re-weighting's, same shapes
+    for (const [i, f] of flops.entries()) expect(f).toBeCloseTo((i + 2) * perPass, 0);
+    expect((plugin.state() as { flops: number }).flops).toBe(flops.at(-1));
 
     const without = await tinyRun({ steps: 21 });
     expect(without.metrics).toHaveLength(21);
