@@ -117,7 +117,7 @@ function summaryTable(run: RunRecord): Html {
     const spent = s?.spent;
     if (spent && (spent.evalFlops || spent.probeFlops)) {
       const pct = (x: number | undefined) => `${(((x ?? 0) / Math.max(1, spent.flops)) * 100).toFixed(1)}%`;
-      rows.push(["evaluation beside training", `held-out evaluations ${fmt(spent.evalFlops ?? 0)} FLOPs (${pct(spent.evalFlops)} of the steps'), probes ${fmt(spent.probeFlops ?? 0)} FLOPs (${pct(spent.probeFlops)})`]);
+      rows.push(["evaluation beside training", `held-out evaluations ${fmt(spent.evalFlops ?? 0)} FLOPs (${pct(spent.evalFlops)} of training's), probes ${fmt(spent.probeFlops ?? 0)} FLOPs (${pct(spent.probeFlops)} of training's)`]);
     }
   }
   return table(null, rows);
