@@ -7,7 +7,6 @@
 import Fastify, { type FastifyInstance } from "fastify";
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { loadConfig } from "../../core/config/loadConfig.js";
-import { verifyCheckpoint } from "../../core/checkpoint/Checkpoint.js";
 import { ConfigError, ExitCodes } from "../../core/errors.js";
 import { resolveModelSource } from "../../core/interop/modelSource.js";
 import { checkPort, listenOn } from "../../core/serve/listen.js";
@@ -76,9 +75,7 @@ export function guardServer(session: GuardSession, opts: { token?: string; onFin
 
 export async function run(a: GuardArgs, onListening?: (address: string) => void): Promise<number> {
   checkPort(a.port);
-  // The base drift measures against is read when drift first runs; a wrong path is refused now.
   const base = a.base === undefined ? undefined : resolveModelSource(a.base);
-  if (base !== undefined) verifyCheckpoint(base, { withOptimizer: false });
   const overrides = { out: a.out, ...(a.plugins !== undefined ? { plugins: parsePluginList(a.plugins) } : {}), ...(a.steps !== undefined ? { steps: a.steps } : {}) };
   const config = loadConfig({ file: a.config, overrides });
   const resolved = await resolvePlugins(config.plugins);

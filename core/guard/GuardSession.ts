@@ -91,12 +91,15 @@ export class GuardSession implements TrainerApi {
   private rollbackTo: ReportedCheckpoint | undefined;
   private closed = false;
   private readonly tapErrors: TapGuard;
+  private readonly base: ReturnType<typeof verifyCheckpoint> | undefined;
 
   constructor(
     readonly config: EffectiveConfig,
     private readonly plugins: MtxPlugin[],
     private readonly options: { policies?: Record<string, OnErrorPolicy>; log?: Logger; base?: string; totalSteps?: number } = {},
   ) {
+    // The base is checked here, before the guard binds its port: a wrong path is refused at once.
+    this.base = options.base === undefined ? undefined : verifyCheckpoint(options.base, { withOptimizer: false });
     for (const p of plugins) if (METHODS.has(p.name)) throw new ConfigError(`plugin '${p.name}' changes what is trained and cannot run under mtx guard, which watches a loop it does not run: use guardrails (spike, drift, probes, longctx or your own)`);
     this.state = new RunState(config.seed);
     const policyOf = (name: string) => options.policies?.[name] ?? "halt";
@@ -164,7 +167,7 @@ export class GuardSession implements TrainerApi {
     let pool: PiscinaProbePool | undefined;
     // With --base, drift and probes have what the loop's own run would give them: the base's tokenizer and
     // model shape, and the held-out documents of the config's recipe (general replay text by default).
-    const base = this.options.base === undefined ? undefined : verifyCheckpoint(this.options.base, { withOptimizer: false });
+    const base = this.base;
     const tokenizer = base ? new Tokenizer(base.tokenizerJson) : undefined;
     const mixture = base ? prepareMixture(this.config.data.recipe, { strict: this.config.data.strict, cache: this.config.data.cache, log: this.log }).mixture : undefined;
     await this.hooks.runStart.promise({
