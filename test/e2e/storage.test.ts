@@ -79,7 +79,7 @@ describe("a directory that refuses writes", () => {
     // 0700 mktemp directory) cannot run as nobody; there the kernel's refusal is stood in for by mkdir
     // failing with EACCES under `locked` (a preloaded module), and the CLI's handling is what is tested.
     const asNobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"];
-    const nobodyReaches = isRoot && spawnSync(asNobody[0]!, [...asNobody.slice(1), "test", "-r", BIN]).status === 0;
+    const nobodyReaches = isRoot && [BIN, config].every((f) => spawnSync(asNobody[0]!, [...asNobody.slice(1), "test", "-r", f]).status === 0);
     const preload = join(dir, "eacces.mjs");
     writeFileSync(preload, `import fs from "node:fs"; import { syncBuiltinESMExports } from "node:module";
 const mkdir = fs.mkdirSync;

@@ -2,7 +2,7 @@
 // mixtures once, and makes sure mtx's Python environment (torch and the libraries the tests check against:
 // transformers, gguf, lm-eval, tensorboard) is installed: the first `npm test` on a machine installs it.
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
@@ -12,6 +12,7 @@ export default function setup(): () => void {
   // Every temporary file of the run (test directories, engine sockets, the CLI's and Python's own temp
   // files) goes under one directory that is removed when the run ends: a suite run leaves no gigabytes behind.
   const suiteTmp = mkdtempSync(join(tmpdir(), "mtx-suite-"));
+  chmodSync(suiteTmp, 0o755); // as mkdtemp's 0700 would not: the permission test runs a step as `nobody`
   process.env.TMPDIR = suiteTmp;
   execFileSync("npm", ["run", "--silent", "build"], { cwd: root, stdio: "inherit" });
   // Build the bundled and the tiny test recipes' mixtures once, so parallel test files and probe workers
