@@ -62,8 +62,8 @@ export function isPluginPath(name: string): boolean {
 
 /**
  * Make the relative paths of a config file absolute against the file's folder, so a config works from any
- * working directory: plugin files, `from`, `tokenizer` and `data.recipe`. `out` stays relative to the working
- * directory (where runs go is the caller's choice, not the file's).
+ * working directory: plugin files, the `probes` plugin's probe files, `from`, `tokenizer` and `data.recipe`.
+ * `out` stays relative to the working directory (where runs go is the caller's choice, not the file's).
  */
 export function resolveFilePaths(config: RunConfig, file: string): RunConfig {
   const base = dirname(resolve(file));
@@ -77,6 +77,11 @@ export function resolveFilePaths(config: RunConfig, file: string): RunConfig {
     out.plugins = out.plugins.map((p) => {
       if (typeof p === "string") return isPluginPath(p) ? abs(p) : p;
       if (isPlainObject(p) && typeof p.name === "string" && isPluginPath(p.name)) return { ...p, name: abs(p.name) };
+      if (isPlainObject(p) && p.name === "probes" && isPlainObject(p.options) && Array.isArray(p.options.probes)) {
+        // The `probes` plugin's custom probes are files too, written next to the config like plugin files.
+        const probes = p.options.probes.map((q) => (isPlainObject(q) && typeof q.probe === "string" && isPluginPath(q.probe) ? { ...q, probe: abs(q.probe) } : q));
+        return { ...p, options: { ...p.options, probes } };
+      }
       return p;
     });
   }

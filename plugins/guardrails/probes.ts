@@ -8,7 +8,7 @@
  * (longctx.ts) is this plugin with long-context probes preset.
  */
 import type { ProbeTarget } from "../../core/engine/Engine.js";
-import { PluginError } from "../../core/errors.js";
+import { ConfigError, PluginError } from "../../core/errors.js";
 import type { RunContext } from "../../core/hooks.js";
 import type { MtxPlugin, PluginDefinition, ShouldHaltVerdict, TrainerApi } from "../../core/plugin.js";
 import type { ProbePool } from "../../core/pool/ProbePool.js";
@@ -16,7 +16,10 @@ import { appendLine } from "../../core/io/files.js";
 import { evaluateGate, type GateResult } from "../../core/suite/gates.js";
 import type { Gate } from "../../core/suite/suite.js";
 import type { ProbeRecord } from "../../core/run/records.js";
+import { resolveProbe } from "../../probes/resolve.js";
 import type { ProbeResult } from "../../probes/types.js";
+import { didYouMean } from "../../core/lookup.js";
+import { metricMatches } from "../../core/suite/suite.js";
 import { join } from "node:path";
 import schema from "./probes.schema.json" with { type: "json" };
 
@@ -49,6 +52,9 @@ export class ProbesPlugin implements MtxPlugin {
   private totalSteps = Infinity;
   private resumePending: number | undefined;
   private resumed = false;
+  /** What the probe pool loads for each scheduled probe: a built-in's name or a custom probe's module URL. */
+  private refs = new Map<ScheduledProbe, string>();
+  private names = new Map<ScheduledProbe, string>();
 
   constructor(
     readonly options: ProbesOptions,
@@ -63,8 +69,9 @@ export class ProbesPlugin implements MtxPlugin {
     }
   }
 
+  /** The name metrics carry (`probe.<id>.<metric>`): the given id, else the probe's own name. */
   private id(p: ScheduledProbe): string {
-    return p.id ?? p.probe;
+    return p.id ?? this.names.get(p) ?? p.probe;
   }
 
   private async measure(target: ProbeTarget): Promise<Record<string, ProbeResult>> {
@@ -72,7 +79,7 @@ export class ProbesPlugin implements MtxPlugin {
     for (const p of this.options.probes) {
       // Each task moves its own copy of in-memory weights into the worker.
       const own: ProbeTarget = target.kind === "weights" ? { ...target, weights: Object.fromEntries(Object.entries(target.weights).map(([k, v]) => [k, v.slice()])) } : target;
-      const r = await this.pool!.run<ProbeResult>({ probe: p.probe, target: own, params: p.params, seed: this.seed });
+      const r = await this.pool!.run<ProbeResult>({ probe: this.refs.get(p) ?? p.probe, target: own, params: p.params, seed: this.seed });
       if (!r.ok) throw r.error;
       out[this.id(p)] = r.value;
     }
@@ -82,6 +89,7 @@ export class ProbesPlugin implements MtxPlugin {
   apply(trainer: TrainerApi): void {
     const { hooks } = trainer;
     hooks.runStart.tapPromise(this.name, async (run) => {
+      await this.resolveProbes();
       this.totalSteps = run.totalSteps;
       this.seed = run.config.seed;
       this.snapshot = run.snapshot;
@@ -109,6 +117,26 @@ export class ProbesPlugin implements MtxPlugin {
       await this.pool?.close();
       this.pool = undefined;
     });
+  }
+
+  /**
+   * Built-in probes by name, custom ones by file (a config file's relative paths are made absolute against
+   * its folder) or package, as in suites; a gate on a metric the probe does not produce is refused before
+   * anything is measured.
+   */
+  private async resolveProbes(): Promise<void> {
+    for (const p of this.options.probes) {
+      const info = await resolveProbe(p.probe, process.cwd());
+      this.refs.set(p, info.ref);
+      this.names.set(p, info.definition.name);
+      const produced = info.metrics?.(p.params);
+      if (!produced) continue;
+      for (const g of p.gates) {
+        if (typeof g.metric !== "string" || !produced.some((m) => metricMatches(m, g.metric!))) {
+          throw new ConfigError(`a gate of probe '${this.id(p)}' reads metric '${String(g.metric)}', which the probe does not produce${didYouMean(String(g.metric), produced)}; it produces ${produced.join(", ")}`);
+        }
+      }
+    }
   }
 
   private schedule(step: number, trainer: TrainerApi): void {

@@ -1,7 +1,10 @@
 // In-training probes run in a worker on a snapshot, land at a fixed step, are logged, and a failed gate
 // becomes a verdict.
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ProbesPlugin } from "../../plugins/guardrails/probes.js";
+import { mtx, tempDir, tinyConfig } from "../helpers/cli.js";
 import { tinyRun } from "../helpers/trainer.js";
 
 const heldout = { probe: "heldout", params: { sequencesPerSource: 2, recipe: "test/fixtures/tiny-recipe.json" } };
@@ -20,5 +23,57 @@ describe("probes plugin", () => {
     const { summary } = await tinyRun({ steps: 30 }, [new ProbesPlugin({ every: 10, lag: 3, action: "halt", probes: [{ ...heldout, gates: [{ metric: "bpb", max: 0.5 }] }] })]);
     expect(summary).toMatchObject({ status: "halted", exitCode: 3, endStep: 13, halt: { plugin: "probes" } });
     expect(summary.halt!.reason).toMatch(/probe regression measured at step 10: heldout: bpb \d+\.\d+ is above the ceiling 0.5/);
+  });
+});
+
+/** A custom probe: the mean loss of one fixed token sequence, and how many tokens it scored. */
+const CUSTOM_PROBE = `export default {
+  name: "fixed-loss",
+  description: "mean loss of one fixed token sequence",
+  metrics: () => ["loss", "tokens"],
+  async run({ model }) {
+    const ids = Array.from({ length: 17 }, (_, i) => (i * 37) % 200 + 3);
+    const loss = await model.tokenLoss({ inputs: Int32Array.from(ids.slice(0, -1)), targets: Int32Array.from(ids.slice(1)), size: 1, seqLen: 16 });
+    return { metrics: { loss: loss.reduce((a, b) => a + b, 0) / loss.length, tokens: loss.length }, n: 1 };
+  },
+};
+`;
+
+describe("probes plugin with a custom probe file", () => {
+  /** A config in its own folder naming `./fixed-loss.js` beside it, run from another working directory. */
+  function customRun(gates: object[]) {
+    const dir = tempDir();
+    writeFileSync(join(dir, "fixed-loss.js"), CUSTOM_PROBE);
+    const config = join(dir, "config.json");
+    writeFileSync(config, JSON.stringify(tinyConfig({ steps: 6, plugins: [{ name: "probes", options: { every: 2, lag: 1, probes: [{ probe: "./fixed-loss.js", gates }] } }] })));
+    const cwd = join(dir, "elsewhere");
+    mkdirSync(cwd);
+    const r = mtx(["train", "--config", config, "--out", "run"], { cwd });
+    return { r, run: join(cwd, "run") };
+  }
+
+  it("resolves the file beside the config, runs it in the probe workers and logs it under its own name", () => {
+    const { r, run } = customRun([{ metric: "loss", maxRelative: 0.5 }]);
+    expect(r.code, r.stderr).toBe(0);
+    const records = readFileSync(join(run, "probes.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { step: number; probe: string; metrics: Record<string, number> });
+    expect(records.map((x) => [x.step, x.probe])).toEqual([[0, "fixed-loss"], [2, "fixed-loss"], [4, "fixed-loss"]]);
+    for (const x of records) expect(x.metrics.tokens).toBe(16);
+    expect(records[2]!.metrics.loss).not.toBe(records[0]!.metrics.loss); // measured on the weights of its step
+    const logged = readFileSync(join(run, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, number>).filter((m) => "probe.fixed-loss.loss" in m);
+    expect(logged.map((m) => [m.step, m["probe.fixed-loss.loss"]])).toEqual(records.slice(1).map((x) => [x.step, x.metrics.loss]));
+  });
+
+  it("halts on a failed gate of the custom probe (exit 3)", () => {
+    const { r } = customRun([{ metric: "loss", max: 0.1 }]);
+    expect(r.code, r.stderr).toBe(3);
+    expect(r.stderr).toMatch(/probe regression measured at step 2: fixed-loss: loss \d+\.\d+ is above the ceiling 0.1/);
+  });
+
+  it("refuses a gate on a metric the probe does not produce, before measuring (exit 2)", () => {
+    const { r, run } = customRun([{ metric: "accuracy", min: 0.5 }]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/a gate of probe 'fixed-loss' reads metric 'accuracy', which the probe does not produce; it produces loss, tokens/);
+    expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
+    expect(() => readFileSync(join(run, "probes.jsonl"))).toThrow();
   });
 });
