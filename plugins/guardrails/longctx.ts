@@ -38,7 +38,7 @@ export const longctxPlugin: PluginDefinition<LongctxOptions> = {
       every: { type: "integer", minimum: 1, default: 100, description: "Steps between measurements." },
       lag: { type: "integer", minimum: 0, default: 20, description: "Steps between the snapshot and acting on its result." },
       action: { type: "string", enum: ["halt", "rollback"], default: "halt" },
-      contextLength: { type: "integer", minimum: 16, default: 128, description: "The training context the grid is built around." },
+      contextLength: { type: "integer", minimum: 48, default: 128, description: "The training context the grid is built around (at least 48 tokens: a needle, its question and room to hide it)." },
     },
   },
   create: (o) => new ProbesPlugin(longctxProbes(o), "longctx"),

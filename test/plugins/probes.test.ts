@@ -3,9 +3,10 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { longctxPlugin } from "../../plugins/guardrails/longctx.js";
 import { ProbesPlugin } from "../../plugins/guardrails/probes.js";
 import { mtx, tempDir, tinyConfig } from "../helpers/cli.js";
-import { tinyRun } from "../helpers/trainer.js";
+import { readJsonl, tinyRun } from "../helpers/trainer.js";
 
 const heldout = { probe: "heldout", params: { sequencesPerSource: 2, recipe: "test/fixtures/tiny-recipe.json" } };
 
@@ -38,6 +39,26 @@ const CUSTOM_PROBE = `export default {
   },
 };
 `;
+
+describe("longctx", () => {
+  it("measures loss by position at 2x the context and the needle grid at 1x and 2x, logged at the step measured", async () => {
+    const plugin = longctxPlugin.create({ every: 4, lag: 1, action: "halt", contextLength: 48 });
+    const { config, summary, metrics } = await tinyRun({ steps: 6, model: { dModel: 32, nLayers: 2, nHeads: 2, contextLength: 48 } }, [plugin]);
+    expect(summary.status).toBe("completed");
+    const records = readJsonl<{ step: number; probe: string; plugin: string; metrics: Record<string, number> }>(join(config.out, "probes.jsonl"));
+    expect(records.map((r) => [r.step, r.probe, r.plugin])).toEqual([[0, "position-loss", "longctx"], [0, "needle", "longctx"], [4, "position-loss", "longctx"], [4, "needle", "longctx"]]);
+    const needle = records[3]!.metrics;
+    expect(Object.keys(needle)).toEqual(["accuracy", "accuracy.len48", "meanRank.len48", "accuracy.len96", "meanRank.len96"]);
+    for (const k of ["accuracy", "accuracy.len48", "accuracy.len96"]) expect(needle[k]).toBeGreaterThanOrEqual(0), expect(needle[k]).toBeLessThanOrEqual(1);
+    const buckets = Object.keys(records[2]!.metrics).filter((k) => k.startsWith("loss.pos"));
+    expect(buckets.length).toBeGreaterThan(1);
+    expect(buckets.map((k) => Number(k.slice("loss.pos".length))).at(-1)).toBeLessThan(96); // buckets span 2x the context of 48
+    expect(buckets.map((k) => Number(k.slice("loss.pos".length))).at(-1)).toBeGreaterThanOrEqual(48);
+    const logged = metrics.find((m) => "probe.needle.accuracy.len48" in m) as unknown as Record<string, number>;
+    expect(logged.step).toBe(4);
+    expect(logged["probe.needle.accuracy.len48"]).toBe(needle["accuracy.len48"]);
+  });
+});
 
 describe("probes plugin with a custom probe file", () => {
   /** A config in its own folder naming `./fixed-loss.js` beside it, run from another working directory. */
