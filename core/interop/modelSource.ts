@@ -42,12 +42,14 @@ export function isEndpointSource(spec: string): boolean {
  * source) or a checkpoint directory.
  */
 export function resolveProbeTarget(spec: string, opts: { tokenizer?: string } = {}): ProbeTarget {
-  if (isEndpointSource(spec)) {
-    const ep = parseEndpoint(spec);
-    return { kind: "endpoint", ...ep, ...(opts.tokenizer ? { tokenizerJson: readTokenizerSource(opts.tokenizer) } : {}) };
-  }
+  if (isEndpointSource(spec)) return resolveEndpoint(spec, opts);
   if (opts.tokenizer) throw new ConfigError("--tokenizer applies to openai: endpoints only (a checkpoint brings its own tokenizer)");
   return { kind: "checkpoint", dir: resolveModelSource(spec) };
+}
+
+/** An `openai:URL[#model]` source, with the tokenizer `opts.tokenizer` names when the server publishes none. */
+export function resolveEndpoint(spec: string, opts: { tokenizer?: string } = {}): Extract<ProbeTarget, { kind: "endpoint" }> {
+  return { kind: "endpoint", ...parseEndpoint(spec), ...(opts.tokenizer ? { tokenizerJson: readTokenizerSource(opts.tokenizer) } : {}) };
 }
 
 function readTokenizerSource(spec: string): unknown {

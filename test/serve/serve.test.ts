@@ -79,6 +79,25 @@ describe("mtx serve and openai: sources", () => {
     expect(denied.stdout + denied.stderr).not.toContain("wrong-key-123");
   });
 
+  it("mtx generate through openai: writes what it writes in process (greedy and seeded sampling)", () => {
+    const env = { MTX_API_KEY: "s3cret" };
+    for (const extra of [[], ["--temperature", "0.8", "--seed", "3"]]) {
+      const args = ["generate", "--prompt", "The committee reported", "--max-tokens", "12", "--json", ...extra];
+      const local = mtx([...args, "--checkpoint", "bundled"]);
+      const remote = mtx([...args, "--checkpoint", `openai:${server.url}`], { env });
+      expect(local.code, local.stderr).toBe(0);
+      expect(remote.code, remote.stderr).toBe(0);
+      const a = JSON.parse(local.stdout) as { completion: string; promptTokens: number[]; completionTokens: number[] };
+      const b = JSON.parse(remote.stdout) as typeof a;
+      expect(a.completionTokens.length).toBeGreaterThan(0);
+      expect(b.promptTokens).toEqual(a.promptTokens);
+      expect(b.completion).toBe(a.completion); // one generation with one seed: mtx serve samples the stream mtx does
+    }
+    const tokenizerForCheckpoint = mtx(["generate", "--prompt", "x", "--checkpoint", "bundled", "--tokenizer", join(ROOT, "fixtures", "base", "tokenizer.json")]);
+    expect(tokenizerForCheckpoint.code).toBe(2);
+    expect(tokenizerForCheckpoint.stderr).toMatch(/--tokenizer applies to openai: endpoints only/);
+  });
+
   it("answers bad requests with their status and a JSON error, and keeps serving", async () => {
     const cases: [string, () => Promise<Response>, number][] = [
       ["no token", () => post(server.url, { prompt: "x", max_tokens: 1 }), 401],
