@@ -188,10 +188,8 @@ function finishCheckpoint(tmp: string, dir: string, state: CheckpointState, toke
   writeDurable(join(tmp, "tokenizer.json"), JSON.stringify(tokenizerJson));
   writeDurable(join(tmp, "state.json"), JSON.stringify(state, null, 2));
   const manifest: Manifest = { format: CHECKPOINT_FORMAT, step: state.step, files: {} };
-  for (const name of readdirSync(tmp).sort()) {
-    const buf = readFileSync(join(tmp, name));
-    manifest.files[name] = { sha256: sha256(buf), bytes: buf.length };
-  }
+  // Hashed in chunks: an engine's optimizer file passes 2 GiB (one read's limit) from ~270 M parameters.
+  for (const name of readdirSync(tmp).sort()) manifest.files[name] = hashFile(join(tmp, name));
   writeDurable(join(tmp, "manifest.json"), JSON.stringify(manifest, null, 2));
   fsyncDir(tmp);
   const root = dirname(dir);

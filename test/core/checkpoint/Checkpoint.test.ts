@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { latestGoodCheckpoint, listCheckpoints, loadCheckpoint, saveCheckpoint, type CheckpointData, type CheckpointTag } from "../../../core/checkpoint/Checkpoint.js";
+import { latestGoodCheckpoint, listCheckpoints, loadCheckpoint, saveCheckpoint, saveCheckpointWith, type CheckpointData, type CheckpointTag } from "../../../core/checkpoint/Checkpoint.js";
 import type { ModelConfig } from "../../../core/config/types.js";
 import { CheckpointError } from "../../../core/errors.js";
 import { parameterSpecs } from "../../../core/model/Transformer.js";
@@ -161,5 +161,23 @@ describe("checkpoints", () => {
       rewriteHeader(dir, "model.safetensors", (h) => (h["norm.weight"]!.dtype = "constructor"));
       expect(() => loadCheckpoint(dir)).toThrow(/unsupported dtype "constructor"/);
     });
+  });
+});
+
+describe("checkpoints whose files an engine writes", () => {
+  it("records a file over 2 GiB (past one read's limit) in the manifest with its size and sha256", async () => {
+    const root = tempDir();
+    const big = 2 ** 31 + 3; // sparse: no disk blocks, read back as zeros
+    const { state, tokenizerJson } = data(7);
+    const dir = await saveCheckpointWith(root, state, tokenizerJson, async (tmp) => {
+      writeFileSync(join(tmp, "optimizer.safetensors"), "");
+      truncateSync(join(tmp, "optimizer.safetensors"), big);
+    });
+    const manifest = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8")) as { files: Record<string, { bytes: number; sha256: string }> };
+    const h = createHash("sha256");
+    const zeros = Buffer.alloc(1 << 24);
+    for (let left = big; left > 0; left -= zeros.length) h.update(zeros.subarray(0, Math.min(left, zeros.length)));
+    expect(manifest.files["optimizer.safetensors"]).toEqual({ bytes: big, sha256: h.digest("hex") });
+    expect(manifest.files["state.json"]!.bytes).toBe(readFileSync(join(dir, "state.json")).length);
   });
 });
