@@ -24,7 +24,7 @@ import type { AdamWState } from "../optim/state.js";
 import type { SavedRunState } from "../train/RunState.js";
 import { PACKAGE_ROOT } from "../paths.js";
 import { formatSchemaErrors, compileSchema } from "../schema.js";
-import { encodeSafetensors, readSafetensorsHeader, readSafetensorsHeaderFile, readTensor, type NamedTensor, type StoredDtype } from "./safetensors.js";
+import { encodeSafetensors, readSafetensorsHeader, readSafetensorsHeaderFile, readTensor, readTensorFromFile, writeSafetensorsFile, type LazyTensor, type NamedTensor, type StoredDtype, type TensorEntry } from "./safetensors.js";
 
 export const CHECKPOINT_FORMAT = "mtx-checkpoint/1";
 
@@ -152,6 +152,20 @@ export async function writeCheckpointWith(dir: string, state: CheckpointState, t
   try {
     await writeTensors(tmp);
     finishCheckpoint(tmp, dir, { ...state, hasOptimizer: existsSync(join(tmp, "optimizer.safetensors")) }, tokenizerJson);
+  } catch (error) {
+    failCheckpoint(error, tmp, dir);
+  }
+}
+
+/**
+ * Write a checkpoint of plain weights (no adapters, no moments) read one tensor at a time, atomically: an
+ * import of a model that should not sit in memory whole, or in one buffer.
+ */
+export function writeCheckpointOfTensors(dir: string, state: CheckpointState, tokenizerJson: unknown, tensors: LazyTensor[]): void {
+  const tmp = beginCheckpoint(dir);
+  try {
+    writeSafetensorsFile(join(tmp, "model.safetensors"), tensors, { format: "pt", producer: "mtx" });
+    finishCheckpoint(tmp, dir, { ...state, hasOptimizer: false }, tokenizerJson);
   } catch (error) {
     failCheckpoint(error, tmp, dir);
   }
@@ -379,6 +393,48 @@ export function verifyCheckpoint(dir: string, opts: { withOptimizer?: boolean } 
   }
   for (const name of expected.keys()) if (!seen.has(name)) throw new CheckpointError(`${join(dir, isAdapterParam(name) ? "adapters.safetensors" : "model.safetensors")}: missing tensor '${name}'`);
   return { state, tokenizerJson, hasOptimizer: !!manifest.files["optimizer.safetensors"] };
+}
+
+/** A verified checkpoint whose weights are read one tensor at a time, when asked for. */
+export interface CheckpointWeights {
+  dir: string;
+  state: CheckpointState;
+  tokenizerJson: TokenizerJson;
+  /** Parameter names in the model config's order. */
+  names: string[];
+  /** One parameter's values, read from its file now. */
+  read(name: string): Float32Array;
+}
+
+/**
+ * Open a checkpoint for reading tensor by tensor (exports of models that should not sit in memory whole, or
+ * whose files pass 2 GiB): every file is verified as by verifyCheckpoint first; the optimizer is not read.
+ */
+export function openCheckpointWeights(dir: string): CheckpointWeights {
+  const { state, tokenizerJson } = verifyCheckpoint(dir, { withOptimizer: false });
+  const where = new Map<string, { path: string; dataStart: number; entry: TensorEntry }>();
+  for (const file of ["model.safetensors", "adapters.safetensors"]) {
+    const path = join(dir, file);
+    if (!existsSync(path)) continue;
+    const { entries, dataStart } = readSafetensorsHeaderFile(path);
+    for (const entry of entries) where.set(entry.name, { path, dataStart, entry });
+  }
+  return {
+    dir,
+    state,
+    tokenizerJson,
+    names: parameterSpecs(state.model).map((s) => s.name),
+    read(name) {
+      const at = where.get(name);
+      if (!at) throw new CheckpointError(`${dir}: no tensor '${name}'`);
+      const fd = openSync(at.path, "r");
+      try {
+        return readTensorFromFile(fd, at.dataStart, at.entry);
+      } finally {
+        closeSync(fd);
+      }
+    },
+  };
 }
 
 /**

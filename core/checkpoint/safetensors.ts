@@ -5,7 +5,7 @@
  * `safetensors.numpy.load_file`. The format is ~100 lines and no maintained JavaScript package for it
  * installs offline, so it is implemented here.
  */
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { closeSync, fstatSync, fsyncSync, openSync, readSync, writeSync } from "node:fs";
 import { CheckpointError } from "../errors.js";
 
 function asBuffer(b: Uint8Array): Buffer {
@@ -50,25 +50,63 @@ function f16ToF32(src: Uint16Array): Float32Array {
   return out;
 }
 
-/** Serialise tensors (in the given order) with string metadata. */
-export function encodeSafetensors(tensors: Map<string, NamedTensor>, metadata: Record<string, string> = {}, dtype: StoredDtype = "F32"): Uint8Array {
-  if (dtype === "F16") throw new Error("writing F16 is not supported; use F32 or BF16");
+/** The 8-byte length and the space-padded JSON header of tensors stored in `dtype`, in the given order. */
+function headerOf(tensors: { name: string; shape: number[] }[], metadata: Record<string, string>, dtype: StoredDtype): Buffer {
   const header: Record<string, unknown> = { __metadata__: metadata };
-  const chunks: Buffer[] = [];
   let offset = 0;
-  for (const [name, t] of tensors) {
-    const n = t.shape.reduce((a, b) => a * b, 1);
-    if (n !== t.data.length) throw new Error(`tensor '${name}': shape [${t.shape}] needs ${n} values, got ${t.data.length}`);
-    const bytes = dtype === "F32" ? Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength) : Buffer.from(f32ToBf16(t.data).buffer);
-    header[name] = { dtype, shape: t.shape, data_offsets: [offset, offset + bytes.length] };
-    chunks.push(bytes);
-    offset += bytes.length;
+  for (const t of tensors) {
+    const bytes = t.shape.reduce((a, b) => a * b, 1) * BYTES[dtype];
+    header[t.name] = { dtype, shape: t.shape, data_offsets: [offset, offset + bytes] };
+    offset += bytes;
   }
   let json = JSON.stringify(header);
   json += " ".repeat((8 - (Buffer.byteLength(json) % 8)) % 8);
   const head = Buffer.alloc(8);
   head.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
-  return Buffer.concat([head, Buffer.from(json, "utf8"), ...chunks]);
+  return Buffer.concat([head, Buffer.from(json, "utf8")]);
+}
+
+/** A tensor's values stored in `dtype`, after checking they fill its shape. */
+function tensorBytes(name: string, shape: number[], data: Float32Array, dtype: StoredDtype): Buffer {
+  if (dtype === "F16") throw new Error("writing F16 is not supported; use F32 or BF16");
+  const n = shape.reduce((a, b) => a * b, 1);
+  if (n !== data.length) throw new Error(`tensor '${name}': shape [${shape}] needs ${n} values, got ${data.length}`);
+  return dtype === "F32" ? Buffer.from(data.buffer, data.byteOffset, data.byteLength) : Buffer.from(f32ToBf16(data).buffer);
+}
+
+/** Serialise tensors (in the given order) with string metadata. */
+export function encodeSafetensors(tensors: Map<string, NamedTensor>, metadata: Record<string, string> = {}, dtype: StoredDtype = "F32"): Uint8Array {
+  const chunks = [...tensors].map(([name, t]) => tensorBytes(name, t.shape, t.data, dtype));
+  return Buffer.concat([headerOf([...tensors].map(([name, t]) => ({ name, shape: t.shape })), metadata, dtype), ...chunks]);
+}
+
+/** A tensor to write: its shape now, its values only when its turn comes. */
+export interface LazyTensor {
+  name: string;
+  shape: number[];
+  data: () => Float32Array;
+}
+
+/**
+ * Write a safetensors file one tensor at a time (the same bytes as encodeSafetensors), so a model never
+ * sits in memory whole, nor in one buffer (which stops at 2-4 GiB). The file is fsynced. Returns its size.
+ */
+export function writeSafetensorsFile(path: string, tensors: LazyTensor[], metadata: Record<string, string> = {}, dtype: StoredDtype = "F32"): number {
+  if (dtype === "F16") throw new Error("writing F16 is not supported; use F32 or BF16");
+  const fd = openSync(path, "w");
+  try {
+    let bytes = writeAll(fd, headerOf(tensors, metadata, dtype));
+    for (const t of tensors) bytes += writeAll(fd, tensorBytes(t.name, t.shape, t.data(), dtype));
+    fsyncSync(fd);
+    return bytes;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function writeAll(fd: number, bytes: Buffer): number {
+  for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off, bytes.length - off);
+  return bytes.length;
 }
 
 export interface TensorEntry {
@@ -150,6 +188,17 @@ export function readTensor(bytes: Uint8Array, dataStart: number, e: TensorEntry)
   if (e.dtype === "F32") return new Float32Array(copy.buffer, 0, n);
   if (e.dtype === "BF16") return bf16ToF32(new Uint16Array(copy.buffer, 0, n));
   return f16ToF32(new Uint16Array(copy.buffer, 0, n));
+}
+
+/** The float32 values of one tensor of a checked header, read from the open file `fd` (no whole-file read). */
+export function readTensorFromFile(fd: number, dataStart: number, e: TensorEntry): Float32Array {
+  const buf = Buffer.alloc(e.end - e.begin);
+  for (let off = 0; off < buf.length; ) {
+    const n = readSync(fd, buf, off, buf.length - off, dataStart + e.begin + off);
+    if (n === 0) throw new CheckpointError(`tensor '${e.name}': the file ends inside its data (truncated?)`);
+    off += n;
+  }
+  return readTensor(buf, 0, { ...e, begin: 0, end: buf.length });
 }
 
 /** Parse a safetensors buffer; `label` names the file in errors. Values are returned as float32. */

@@ -13,17 +13,18 @@
  */
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { loadCheckpoint, type LoadedCheckpoint } from "../checkpoint/Checkpoint.js";
-import { encodeSafetensors, type StoredDtype } from "../checkpoint/safetensors.js";
+import { openCheckpointWeights, type CheckpointState } from "../checkpoint/Checkpoint.js";
+import { writeSafetensorsFile, type StoredDtype } from "../checkpoint/safetensors.js";
 import type { ModelConfig } from "../config/types.js";
 import { EOS_TOKEN } from "../data/tokenizer/Tokenizer.js";
+import type { TokenizerJson } from "../data/tokenizer/trainBpe.js";
 import { ConfigError } from "../errors.js";
 import { ensureWritableDir, rethrowStorage, writeFileAtomic } from "../io/files.js";
 import { kvHeads } from "../model/architecture.js";
-import { foldAdapters } from "../model/Transformer.js";
+import { foldAdapters, parameterSpecs } from "../model/Transformer.js";
 import { packageVersion } from "../paths.js";
 import { writeGguf, type GgufTensor, type GgufTensorType, type GgufValue } from "./gguf.js";
-import { checkLlamaExportable, hfConfig, ropeBaseOf, toHfTensors } from "./llama.js";
+import { checkLlamaExportable, hfConfig, hfTensorEntries, ropeBaseOf } from "./llama.js";
 
 export type ExportFormat = "hf" | "gguf";
 
@@ -37,11 +38,30 @@ export interface ExportResult {
   mergedAdapters: boolean;
 }
 
-/** The checkpoint's model with adapters folded in (exports carry plain weights). */
-function plainModel(ck: LoadedCheckpoint): { config: ModelConfig; weights: Map<string, Float32Array>; merged: boolean } {
-  if (!ck.state.model.adapters) return { config: ck.state.model, weights: ck.weights, merged: false };
-  const { config, weights } = foldAdapters(ck.state.model, ck.weights);
-  return { config, weights, merged: true };
+/**
+ * The checkpoint's plain model (exports carry no adapters): its tensors are read one at a time, when written,
+ * so a model need not fit in memory and its files may pass 2 GiB; adapters, when present, are folded in
+ * memory first.
+ */
+interface ExportSource {
+  config: ModelConfig;
+  state: CheckpointState;
+  tokenizerJson: TokenizerJson;
+  weightOf: (name: string) => Float32Array;
+  parameters: number;
+  merged: boolean;
+}
+
+function openSource(dir: string): ExportSource {
+  const ck = openCheckpointWeights(dir);
+  const { state, tokenizerJson } = ck;
+  if (!state.model.adapters) {
+    const parameters = parameterSpecs(state.model).reduce((a, s) => a + s.shape.reduce((x, y) => x * y, 1), 0);
+    return { config: state.model, state, tokenizerJson, weightOf: (name) => ck.read(name), parameters, merged: false };
+  }
+  const { config, weights } = foldAdapters(state.model, new Map(ck.names.map((name) => [name, ck.read(name)])));
+  const parameters = [...weights.values()].reduce((a, w) => a + w.length, 0);
+  return { config, state, tokenizerJson, weightOf: (name) => weights.get(name)!, parameters, merged: true };
 }
 
 /** `--out` must be new (or an empty directory) in a folder mtx may write to, which is created if missing. */
@@ -52,30 +72,29 @@ function checkOut(out: string): void {
   ensureWritableDir(dirname(out), "--out's folder");
 }
 
-function eosIdOf(ck: LoadedCheckpoint): number {
+function eosIdOf(ck: ExportSource): number {
   const id = ck.tokenizerJson.model.vocab[EOS_TOKEN];
   if (id === undefined) throw new ConfigError(`the checkpoint's tokenizer has no '${EOS_TOKEN}' token`);
   return id;
 }
 
-function provenance(dir: string, ck: LoadedCheckpoint): Record<string, unknown> {
+function provenance(dir: string, ck: ExportSource): Record<string, unknown> {
   return { exportedBy: `mtx ${packageVersion()}`, checkpoint: dir, step: ck.state.step, tokens: ck.state.tokens, tag: ck.state.tag, engine: ck.state.engine ?? ck.state.backend, createdAt: ck.state.createdAt };
 }
 
 export function exportHf(checkpointDir: string, out: string, opts: { dtype?: "F32" | "BF16" } = {}): ExportResult {
   checkOut(out);
-  const ck = loadCheckpoint(checkpointDir);
-  const { config, weights, merged } = plainModel(ck);
+  const ck = openSource(checkpointDir);
+  const { config } = ck;
   checkLlamaExportable(config, "Hugging Face transformers' LlamaForCausalLM");
   const eos = eosIdOf(ck);
   const dtype: StoredDtype = opts.dtype ?? "F32";
-  const tensors = toHfTensors(config, weights);
+  const tensors = hfTensorEntries(config, ck.weightOf);
   const tmp = join(dirname(out), `.${basename(out)}.tmp-${process.pid}`);
   rmSync(tmp, { recursive: true, force: true });
   try {
     mkdirSync(tmp, { recursive: true });
-    const safetensors = encodeSafetensors(tensors, { format: "pt" }, dtype);
-    writeFileAtomic(join(tmp, "model.safetensors"), safetensors, { durable: true });
+    writeSafetensorsFile(join(tmp, "model.safetensors"), tensors, { format: "pt" }, dtype);
     writeFileAtomic(join(tmp, "config.json"), JSON.stringify({ ...hfConfig(config, eos), torch_dtype: dtype === "BF16" ? "bfloat16" : "float32" }, null, 2) + "\n");
     writeFileAtomic(join(tmp, "tokenizer.json"), JSON.stringify(ck.tokenizerJson));
     writeFileAtomic(
@@ -92,7 +111,7 @@ export function exportHf(checkpointDir: string, out: string, opts: { dtype?: "F3
     rethrowStorage(error, out, "write");
   }
   const bytes = readdirSync(out).reduce((a, f) => a + statSync(join(out, f)).size, 0);
-  return { format: "hf", out, bytes, parameters: [...weights.values()].reduce((a, w) => a + w.length, 0), dtype, mergedAdapters: merged };
+  return { format: "hf", out, bytes, parameters: ck.parameters, dtype, mergedAdapters: ck.merged };
 }
 
 /**
@@ -151,8 +170,8 @@ function ggufRope(cfg: ModelConfig): [string, GgufValue][] {
 export function exportGguf(checkpointDir: string, out: string, opts: { type?: GgufTensorType } = {}): ExportResult {
   checkOut(out);
   const type = opts.type ?? "F32";
-  const ck = loadCheckpoint(checkpointDir);
-  const { config, weights, merged } = plainModel(ck);
+  const ck = openSource(checkpointDir);
+  const { config } = ck;
   checkLlamaExportable(config, "llama.cpp's llama architecture");
   const eos = eosIdOf(ck);
   const hd = config.dModel / config.nHeads;
@@ -187,19 +206,17 @@ export function exportGguf(checkpointDir: string, out: string, opts: { type?: Gg
     ["tokenizer.ggml.padding_token_id", { type: "u32", value: eos }],
     ["tokenizer.ggml.add_bos_token", { type: "bool", value: false }],
   ];
-  const tensors: GgufTensor[] = [];
-  for (const [hf, t] of toHfTensors(config, weights)) {
-    let data = t.data;
-    if (hf.endsWith("q_proj.weight")) data = permuteForGguf(data, config.nHeads, t.shape[1]!);
-    if (hf.endsWith("k_proj.weight")) data = permuteForGguf(data, kvHeads(config), t.shape[1]!);
+  const tensors: GgufTensor[] = hfTensorEntries(config, ck.weightOf).map((t) => {
+    const heads = t.name.endsWith("q_proj.weight") ? config.nHeads : t.name.endsWith("k_proj.weight") ? kvHeads(config) : 0;
+    const data = heads ? () => permuteForGguf(t.data(), heads, t.shape[1]!) : t.data;
     // Norm gains stay F32 (llama.cpp's converters keep 1-D tensors in F32).
-    tensors.push({ name: ggufName(hf), shape: t.shape, data, type: t.shape.length === 1 ? "F32" : type });
-  }
+    return { name: ggufName(t.name), shape: t.shape, data, type: t.shape.length === 1 ? "F32" : type };
+  });
   const tmp = join(dirname(out), `.${basename(out)}.tmp-${process.pid}`);
   try {
     const { bytes } = writeGguf(tmp, metadata, tensors);
     renameSync(tmp, out);
-    return { format: "gguf", out, bytes, parameters: [...weights.values()].reduce((a, w) => a + w.length, 0), dtype: type, mergedAdapters: merged };
+    return { format: "gguf", out, bytes, parameters: ck.parameters, dtype: type, mergedAdapters: ck.merged };
   } catch (error) {
     rmSync(tmp, { force: true });
     rethrowStorage(error, out, "write");

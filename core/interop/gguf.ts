@@ -26,7 +26,8 @@ export interface GgufTensor {
   name: string;
   /** Row-major shape, outermost first (as safetensors and torch spell it). */
   shape: number[];
-  data: Float32Array;
+  /** The values, or a function that reads them when the tensor's turn comes (one tensor in memory at a time). */
+  data: Float32Array | (() => Float32Array);
   type: GgufTensorType;
 }
 
@@ -114,9 +115,12 @@ function writeValue(w: Writer, v: GgufValue): void {
 }
 
 /** IEEE half precision of a float, rounded to nearest even (overflow to infinity). */
+const scratch = new Float32Array(1);
+const scratchBits = new Uint32Array(scratch.buffer);
+
 export function toHalf(x: number): number {
-  const f = new Float32Array([x]);
-  const u = new Uint32Array(f.buffer)[0]!;
+  scratch[0] = x;
+  const u = scratchBits[0]!;
   const sign = (u >>> 16) & 0x8000;
   const exp = (u >>> 23) & 0xff;
   let mant = u & 0x7fffff;
@@ -139,24 +143,35 @@ export function toHalf(x: number): number {
   return sign | half;
 }
 
+/** The stored size of `count` values in `type`; Q8_0 rows must be whole blocks of 32. */
+function encodedSize(shape: number[], type: GgufTensorType, name: string): number {
+  const count = shape.reduce((a, b) => a * b, 1);
+  if (type === "F32") return count * 4;
+  if (type === "F16") return count * 2;
+  if (shape.at(-1)! % 32 !== 0) throw new Error(`tensor '${name}': Q8_0 needs rows of a multiple of 32 values (got ${shape.at(-1)})`);
+  return (count / 32) * 34;
+}
+
 /** The stored bytes of a tensor in `type`. */
 export function encodeTensor(data: Float32Array, type: GgufTensorType, rowLength: number): Buffer {
   if (type === "F32") return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   if (type === "F16") {
-    const out = Buffer.alloc(data.length * 2);
-    for (let i = 0; i < data.length; i++) out.writeUInt16LE(toHalf(data[i]!), i * 2);
-    return out;
+    // Little-endian hosts only (as Node's supported platforms are): the halves are written in host order.
+    const out = new Uint16Array(data.length);
+    for (let i = 0; i < data.length; i++) out[i] = toHalf(data[i]!);
+    return Buffer.from(out.buffer);
   }
   if (rowLength % 32 !== 0) throw new Error(`Q8_0 needs rows of a multiple of 32 values (got ${rowLength})`);
   const blocks = data.length / 32;
   const out = Buffer.alloc(blocks * 34);
+  const q = new Int8Array(out.buffer, out.byteOffset, out.length);
   for (let b = 0; b < blocks; b++) {
     let amax = 0;
     for (let i = 0; i < 32; i++) amax = Math.max(amax, Math.abs(data[b * 32 + i]!));
     const d = amax / 127;
     const id = d ? 1 / d : 0;
     out.writeUInt16LE(toHalf(d), b * 34);
-    for (let i = 0; i < 32; i++) out.writeInt8(Math.round(data[b * 32 + i]! * id), b * 34 + 2 + i);
+    for (let i = 0; i < 32; i++) q[b * 34 + 2 + i] = Math.round(data[b * 32 + i]! * id);
   }
   return out;
 }
@@ -180,17 +195,15 @@ export function writeGguf(path: string, metadata: [string, GgufValue][], tensors
     head.string(key);
     writeValue(head, value);
   }
-  const encoded = tensors.map((t) => encodeTensor(t.data, t.type, t.shape.at(-1)!));
+  const sizes = tensors.map((t) => encodedSize(t.shape, t.type, t.name));
   let offset = 0;
-  const offsets: number[] = [];
   for (const [i, t] of tensors.entries()) {
-    offsets.push(offset);
     head.string(t.name);
     head.u32(t.shape.length);
     for (const d of [...t.shape].reverse()) head.u64(d);
     head.u32(GGML_TYPE[t.type]);
     head.u64(offset);
-    offset += encoded[i]!.length;
+    offset += sizes[i]!;
     offset += (ALIGNMENT - (offset % ALIGNMENT)) % ALIGNMENT;
   }
   head.pad(ALIGNMENT);
@@ -198,10 +211,13 @@ export function writeGguf(path: string, metadata: [string, GgufValue][], tensors
   let total = 0;
   try {
     total += writeAll(fd, head.bytes());
-    for (const [i, bytes] of encoded.entries()) {
+    for (const [i, t] of tensors.entries()) {
+      const data = typeof t.data === "function" ? t.data() : t.data;
+      if (data.length * 4 !== encodedSize(t.shape, "F32", t.name)) throw new Error(`tensor '${t.name}': shape [${t.shape}] needs ${encodedSize(t.shape, "F32", t.name) / 4} values, got ${data.length}`);
+      const bytes = encodeTensor(data, t.type, t.shape.at(-1)!);
       total += writeAll(fd, bytes);
       const pad = (ALIGNMENT - (bytes.length % ALIGNMENT)) % ALIGNMENT;
-      if (pad && i < encoded.length - 1) total += writeAll(fd, Buffer.alloc(pad));
+      if (pad && i < tensors.length - 1) total += writeAll(fd, Buffer.alloc(pad));
     }
     fsyncSync(fd);
   } finally {

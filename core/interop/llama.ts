@@ -5,6 +5,7 @@
  * norm gains keep their layout. What Llama cannot express (the gelu MLP, qk-norm, a RoPE scaling
  * transformers does not implement) is refused with the field named.
  */
+import type { LazyTensor } from "../checkpoint/safetensors.js";
 import type { ModelConfig } from "../config/types.js";
 import { ConfigError } from "../errors.js";
 import { kvHeads } from "../model/architecture.js";
@@ -92,19 +93,17 @@ export function hfConfig(cfg: ModelConfig, eosId: number): Record<string, unknow
   };
 }
 
-/** The Hugging Face tensors ([out, in] matrices) of an mtx llama model's weights. */
-export function toHfTensors(cfg: ModelConfig, weights: Map<string, Float32Array>): Map<string, { shape: number[]; data: Float32Array }> {
-  const out = new Map<string, { shape: number[]; data: Float32Array }>();
-  for (const spec of parameterSpecs(cfg)) {
-    const w = weights.get(spec.name);
-    if (!w) throw new ConfigError(`missing weights for parameter '${spec.name}'`);
+/**
+ * The Hugging Face tensors ([out, in] matrices) of an mtx llama model, in parameter order, each read through
+ * `weightOf` (and transposed) only when its data is asked for: an export holds one tensor at a time.
+ */
+export function hfTensorEntries(cfg: ModelConfig, weightOf: (name: string) => Float32Array): LazyTensor[] {
+  return parameterSpecs(cfg).map((spec) => {
     const { hf, transpose: t } = hfName(spec.name);
-    if (t) {
-      const [rows, cols] = spec.shape as [number, number];
-      out.set(hf, { shape: [cols, rows], data: transpose(w, rows, cols) });
-    } else out.set(hf, { shape: spec.shape, data: w });
-  }
-  return out;
+    if (!t) return { name: hf, shape: spec.shape, data: () => weightOf(spec.name) };
+    const [rows, cols] = spec.shape as [number, number];
+    return { name: hf, shape: [cols, rows], data: () => transpose(weightOf(spec.name), rows, cols) };
+  });
 }
 
 type Json = Record<string, unknown>;

@@ -10,11 +10,11 @@
  *   Hugging Face directories carry no optimizer moments: a run from one starts fresh moments and records it.
  */
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
-import { CHECKPOINT_FORMAT, verifyCheckpoint, writeCheckpointDir, type CheckpointState } from "../checkpoint/Checkpoint.js";
-import { readSafetensorsHeader, readTensor } from "../checkpoint/safetensors.js";
+import { CHECKPOINT_FORMAT, verifyCheckpoint, writeCheckpointOfTensors, type CheckpointState } from "../checkpoint/Checkpoint.js";
+import { readSafetensorsHeaderFile, readTensorFromFile, type LazyTensor, type TensorEntry } from "../checkpoint/safetensors.js";
 import type { ModelConfig } from "../config/types.js";
 import { Tokenizer } from "../data/tokenizer/Tokenizer.js";
 import type { TokenizerJson } from "../data/tokenizer/trainBpe.js";
@@ -122,14 +122,17 @@ function importedCheckpoint(dir: string): string {
       // A damaged cache entry: convert again (the write replaces it atomically).
     }
   }
-  const { state, weights, tokenizerJson } = importHf(dir);
+  const { state, tensors, tokenizerJson } = importHf(dir);
   mkdirSync(dirname(target), { recursive: true });
-  writeCheckpointDir(target, { state, weights, tokenizerJson });
+  writeCheckpointOfTensors(target, state, tokenizerJson, tensors);
   return target;
 }
 
-/** Read a Hugging Face Llama directory into mtx's model config, weights and tokenizer. */
-export function importHf(dir: string): { state: CheckpointState; weights: Map<string, Float32Array>; tokenizerJson: TokenizerJson } {
+/**
+ * Read a Hugging Face Llama directory as mtx's model config, tokenizer and weights: every header is checked
+ * now; each tensor's values are read (and transposed to mtx's layout) when it is asked for.
+ */
+export function importHf(dir: string): { state: CheckpointState; tensors: LazyTensor[]; tokenizerJson: TokenizerJson } {
   const configPath = join(dir, "config.json");
   const model: ModelConfig = modelConfigFromHf(readJson(configPath, "config.json"), configPath);
   try {
@@ -147,18 +150,19 @@ export function importHf(dir: string): { state: CheckpointState; weights: Map<st
   const vocab = Object.keys(tokenizerJson.model?.vocab ?? {}).length;
   if (vocab > model.vocabSize) throw new CheckpointError(`${tokenizerPath}: ${vocab} tokens, more than vocab_size ${model.vocabSize} in config.json`);
 
-  // Every tensor mtx needs, by its Hugging Face name, with the shape config.json implies.
+  // Every tensor mtx needs, by its Hugging Face name, with the shape config.json implies; checked from the
+  // headers, then read one at a time when the checkpoint is written (shards pass 2 GiB, models pass memory).
   const wanted = new Map(parameterSpecs(model).map((s) => [hfName(s.name).hf, s]));
-  const weights = new Map<string, Float32Array>();
+  const found = new Map<string, { file: string; dataStart: number; entry: TensorEntry }>();
   for (const file of weightFiles(dir)) {
-    let bytes: Buffer;
+    let header: ReturnType<typeof readSafetensorsHeaderFile>;
     try {
-      bytes = readFileSync(file);
+      header = readSafetensorsHeaderFile(file);
     } catch (cause) {
+      if (cause instanceof CheckpointError) throw cause;
       throw new CheckpointError(`${file}: unreadable (${(cause as Error).message})`, { cause });
     }
-    const { entries, dataStart } = readSafetensorsHeader(bytes, file);
-    for (const e of entries) {
+    for (const e of header.entries) {
       const spec = wanted.get(e.name);
       if (!spec) {
         if (/rotary_emb\.inv_freq$/.test(e.name)) continue;
@@ -168,12 +172,25 @@ export function importHf(dir: string): { state: CheckpointState; weights: Map<st
       const { transpose: t } = hfName(spec.name);
       const expected = t ? [...spec.shape].reverse() : spec.shape;
       if (e.shape.join(",") !== expected.join(",")) throw new CheckpointError(`${file}: tensor '${e.name}' has shape [${e.shape}], but config.json implies [${expected}]`);
-      const data = readTensor(bytes, dataStart, e);
-      weights.set(spec.name, t ? transpose(data, expected[0]!, expected[1]!) : data);
+      found.set(spec.name, { file, dataStart: header.dataStart, entry: e });
     }
   }
-  const missing = [...wanted].filter(([, s]) => !weights.has(s.name)).map(([hf]) => hf);
+  const missing = [...wanted].filter(([, s]) => !found.has(s.name)).map(([hf]) => hf);
   if (missing.length) throw new CheckpointError(`${dir}: the weights lack ${missing.slice(0, 3).join(", ")}${missing.length > 3 ? ` and ${missing.length - 3} more` : ""}`);
+  const tensors: LazyTensor[] = parameterSpecs(model).map((spec) => ({
+    name: spec.name,
+    shape: spec.shape,
+    data: () => {
+      const { file, dataStart, entry } = found.get(spec.name)!;
+      const fd = openSync(file, "r");
+      try {
+        const data = readTensorFromFile(fd, dataStart, entry);
+        return hfName(spec.name).transpose ? transpose(data, spec.shape[1]!, spec.shape[0]!) : data;
+      } finally {
+        closeSync(fd);
+      }
+    },
+  }));
   const state: CheckpointState = {
     format: CHECKPOINT_FORMAT,
     step: 0,
@@ -193,5 +210,5 @@ export function importHf(dir: string): { state: CheckpointState; weights: Map<st
     versions: { mtx: packageVersion() },
     createdAt: new Date().toISOString(),
   };
-  return { state, weights, tokenizerJson };
+  return { state, tensors, tokenizerJson };
 }

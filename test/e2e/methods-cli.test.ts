@@ -1,7 +1,7 @@
 // The method flags as users type them: an adapter stage from a checkpoint, `mtx merge` folding the
 // adapters in (and refusing a checkpoint without any), a freeze stage, a context-extension stage, and
 // flag mistakes as exit 2 with the flag named.
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { loadCheckpoint } from "../../core/checkpoint/Checkpoint.js";
@@ -33,6 +33,15 @@ describe("method flags and mtx merge", () => {
     const merged = loadCheckpoint(join(dir, "merged"));
     expect(merged.state.model.adapters).toBeNull();
     expect(merged.optimizer).toBeDefined();
+    // Exported straight from the adapter checkpoint, the adapters are folded in on the way out: the same
+    // tensors, byte for byte, as exporting the merged checkpoint.
+    const direct = mtx(["export", "--checkpoint", ckpt, "--format", "hf", "--out", join(dir, "hf-direct")]);
+    expect(direct.code, direct.stderr).toBe(0);
+    expect(direct.stdout).toMatch(/adapters merged into the weights/);
+    const viaMerge = mtx(["export", "--checkpoint", join(dir, "merged"), "--format", "hf", "--out", join(dir, "hf-merged")]);
+    expect(viaMerge.code, viaMerge.stderr).toBe(0);
+    expect(viaMerge.stdout).not.toMatch(/adapters merged/);
+    expect(readFileSync(join(dir, "hf-direct", "model.safetensors")).equals(readFileSync(join(dir, "hf-merged", "model.safetensors")))).toBe(true);
     // The merged checkpoint trains on like any other.
     const again = mtx(["train", "--config", config, "--from", join(dir, "merged"), "--steps", "1", "--out", join(dir, "after-merge")]);
     expect(again.code, again.stderr).toBe(0);

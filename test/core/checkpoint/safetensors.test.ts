@@ -1,8 +1,8 @@
 import { execFileSync, spawnSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { closeSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { decodeSafetensors, encodeSafetensors } from "../../../core/checkpoint/safetensors.js";
+import { decodeSafetensors, encodeSafetensors, readSafetensorsHeaderFile, readTensorFromFile, writeSafetensorsFile } from "../../../core/checkpoint/safetensors.js";
 import { tempDir } from "../../helpers/cli.js";
 
 const tensors = new Map([
@@ -57,6 +57,29 @@ describe("safetensors", () => {
     const data = Float32Array.from({ length: 100 }, (_, i) => Math.sin(i) * 10 ** ((i % 7) - 3));
     const { tensors: back } = decodeSafetensors(encodeSafetensors(new Map([["m", { shape: [100], data }]]), {}, "BF16"), "m.safetensors");
     back.get("m")!.data.forEach((v, i) => expect(Math.abs(v - data[i]!)).toBeLessThanOrEqual(Math.abs(data[i]!) / 256));
+  });
+
+  it("writes a file tensor by tensor with the bytes of the in-memory encoder, reading each value only at its turn; reads one tensor back by its byte range", () => {
+    for (const dtype of ["F32", "BF16"] as const) {
+      const file = join(tempDir(), `s-${dtype}.safetensors`);
+      const order: string[] = [];
+      const lazy = [...tensors].map(([name, t]) => ({ name, shape: t.shape, data: () => (order.push(name), t.data) }));
+      const bytes = writeSafetensorsFile(file, lazy, { format: "pt" }, dtype);
+      const written = readFileSync(file);
+      expect(bytes).toBe(written.length);
+      expect(written.equals(Buffer.from(encodeSafetensors(tensors, { format: "pt" }, dtype)))).toBe(true);
+      expect(order).toEqual([...tensors.keys()]);
+      const { entries, dataStart } = readSafetensorsHeaderFile(file);
+      const fd = openSync(file, "r");
+      try {
+        const norm = readTensorFromFile(fd, dataStart, entries.find((e) => e.name === "norm.weight")!);
+        expect([...norm]).toEqual([...decodeSafetensors(written, file).tensors.get("norm.weight")!.data]);
+      } finally {
+        closeSync(fd);
+      }
+    }
+    const bad = [{ name: "x", shape: [2, 2], data: () => new Float32Array(3) }];
+    expect(() => writeSafetensorsFile(join(tempDir(), "bad.safetensors"), bad)).toThrow(/tensor 'x': shape \[2,2\] needs 4 values, got 3/);
   });
 
   it("names the file and the problem when truncated", () => {
