@@ -24,7 +24,7 @@ import type { AdamWState } from "../optim/state.js";
 import type { SavedRunState } from "../train/RunState.js";
 import { PACKAGE_ROOT } from "../paths.js";
 import { formatSchemaErrors, compileSchema } from "../schema.js";
-import { encodeSafetensors, readSafetensorsHeader, readSafetensorsHeaderFile, readTensor, readTensorFromFile, writeSafetensorsFile, type LazyTensor, type NamedTensor, type StoredDtype, type TensorEntry } from "./safetensors.js";
+import { encodeSafetensors, readSafetensorsHeaderFile, readTensorFromFile, writeSafetensorsFile, type LazyTensor, type NamedTensor, type StoredDtype, type TensorEntry } from "./safetensors.js";
 
 export const CHECKPOINT_FORMAT = "mtx-checkpoint/1";
 
@@ -76,10 +76,6 @@ export interface CheckpointData {
 export interface LoadedCheckpoint extends CheckpointData {
   dir: string;
   tokenizerJson: TokenizerJson;
-}
-
-function sha256(buf: Buffer): string {
-  return createHash("sha256").update(buf).digest("hex");
 }
 
 export function stepDirName(step: number): string {
@@ -263,19 +259,40 @@ function pruneCheckpoints(root: string, keepLast: number): void {
   for (const n of readdirSync(root)) if (n.startsWith(".tmp-") || n.startsWith(".old-")) rmSync(join(root, n), { recursive: true, force: true });
 }
 
-function readVerified(dir: string, name: string, manifest: Manifest): Buffer {
-  const path = join(dir, name);
-  const entry = manifest.files[name];
+/** Check a file's size and sha256 against its manifest entry (hashed in chunks: files may pass 2 GiB). */
+function checkAgainstManifest(path: string, entry: { sha256: string; bytes: number } | undefined): void {
   if (!entry) throw new CheckpointError(`${path}: not listed in the checkpoint's manifest.json`);
-  let buf: Buffer;
+  let actual: { sha256: string; bytes: number };
   try {
-    buf = readFileSync(path);
+    actual = hashFile(path);
   } catch (cause) {
     throw new CheckpointError(`${path}: cannot be read (${(cause as NodeJS.ErrnoException).code ?? cause}); the checkpoint is incomplete`, { cause });
   }
-  if (buf.length !== entry.bytes) throw new CheckpointError(`${path}: ${buf.length} bytes where the manifest records ${entry.bytes} (truncated or overwritten); use an earlier checkpoint`);
-  if (sha256(buf) !== entry.sha256) throw new CheckpointError(`${path}: sha256 does not match the manifest (the file is corrupt); use an earlier checkpoint`);
-  return buf;
+  if (actual.bytes !== entry.bytes) throw new CheckpointError(`${path}: ${actual.bytes} bytes where the manifest records ${entry.bytes} (truncated or overwritten); use an earlier checkpoint`);
+  if (actual.sha256 !== entry.sha256) throw new CheckpointError(`${path}: sha256 does not match the manifest (the file is corrupt); use an earlier checkpoint`);
+}
+
+/** A small (JSON) file of a checkpoint, checked against the manifest, then read whole. */
+function readVerified(dir: string, name: string, manifest: Manifest): Buffer {
+  const path = join(dir, name);
+  checkAgainstManifest(path, manifest.files[name]);
+  return readFileSync(path);
+}
+
+/** A tensor file checked against the manifest, its header parsed, its tensors read one by one from the file. */
+function openVerified(dir: string, name: string, manifest: Manifest): { path: string; entries: TensorEntry[]; metadata: Record<string, string>; read: (e: TensorEntry) => Float32Array } {
+  const path = join(dir, name);
+  checkAgainstManifest(path, manifest.files[name]);
+  const { entries, metadata, dataStart } = readSafetensorsHeaderFile(path);
+  const read = (e: TensorEntry): Float32Array => {
+    const fd = openSync(path, "r");
+    try {
+      return readTensorFromFile(fd, dataStart, e);
+    } finally {
+      closeSync(fd);
+    }
+  };
+  return { path, entries, metadata, read };
 }
 
 const SCHEMA_DIR = join(PACKAGE_ROOT, "core", "checkpoint", "schema");
@@ -374,15 +391,7 @@ export function verifyCheckpoint(dir: string, opts: { withOptimizer?: boolean } 
   const tensorFiles = ["model.safetensors", "adapters.safetensors", ...(opts.withOptimizer === false ? [] : ["optimizer.safetensors"])].filter((f) => manifest.files[f]);
   for (const file of tensorFiles) {
     const path = join(dir, file);
-    const entry = manifest.files[file]!;
-    let actual: { sha256: string; bytes: number };
-    try {
-      actual = hashFile(path);
-    } catch (cause) {
-      throw new CheckpointError(`${path}: cannot be read (${(cause as NodeJS.ErrnoException).code ?? cause}); the checkpoint is incomplete`, { cause });
-    }
-    if (actual.bytes !== entry.bytes) throw new CheckpointError(`${path}: ${actual.bytes} bytes where the manifest records ${entry.bytes} (truncated or overwritten); use an earlier checkpoint`);
-    if (actual.sha256 !== entry.sha256) throw new CheckpointError(`${path}: sha256 does not match the manifest (the file is corrupt); use an earlier checkpoint`);
+    checkAgainstManifest(path, manifest.files[file]);
     for (const e of readSafetensorsHeaderFile(path).entries) {
       const name = file === "optimizer.safetensors" ? e.name.slice(2) : e.name;
       const want = expected.get(name);
@@ -393,6 +402,11 @@ export function verifyCheckpoint(dir: string, opts: { withOptimizer?: boolean } 
   }
   for (const name of expected.keys()) if (!seen.has(name)) throw new CheckpointError(`${join(dir, isAdapterParam(name) ? "adapters.safetensors" : "model.safetensors")}: missing tensor '${name}'`);
   return { state, tokenizerJson, hasOptimizer: !!manifest.files["optimizer.safetensors"] };
+}
+
+/** A checkpoint's model config, from its verified state.json alone (to size things up before reading weights). */
+export function readCheckpointModel(dir: string): ModelConfig {
+  return readCheckpointMeta(dir).state.model;
 }
 
 /** A verified checkpoint whose weights are read one tensor at a time, when asked for. */
@@ -450,23 +464,19 @@ export function loadCheckpoint(dir: string, opts: { withOptimizer?: boolean } = 
   const weights = new Map<string, Float32Array>();
   const files = ["model.safetensors", ...(manifest.files["adapters.safetensors"] ? ["adapters.safetensors"] : [])];
   for (const file of files) {
-    const path = join(dir, file);
-    const buf = readVerified(dir, file, manifest);
-    const { entries, dataStart } = readSafetensorsHeader(buf, path);
+    const { path, entries, read } = openVerified(dir, file, manifest);
     for (const e of entries) {
       const want = expected.get(e.name);
       if (!want) throw new CheckpointError(`${path}: unexpected tensor '${e.name}' for the model config in state.json`);
       if (want.join(",") !== e.shape.join(",")) throw new CheckpointError(`${path}: tensor '${e.name}' has shape [${e.shape}], the model config in state.json needs [${want}]`);
     }
-    for (const e of entries) weights.set(e.name, readTensor(buf, dataStart, e));
+    for (const e of entries) weights.set(e.name, read(e));
   }
   for (const name of expected.keys()) if (!weights.has(name)) throw new CheckpointError(`${join(dir, isAdapterParam(name) ? "adapters.safetensors" : "model.safetensors")}: missing tensor '${name}'`);
 
   let optimizer: AdamWState | undefined;
   if (opts.withOptimizer !== false && manifest.files["optimizer.safetensors"]) {
-    const optPath = join(dir, "optimizer.safetensors");
-    const buf = readVerified(dir, "optimizer.safetensors", manifest);
-    const { entries, metadata, dataStart } = readSafetensorsHeader(buf, optPath);
+    const { path: optPath, entries, metadata, read } = openVerified(dir, "optimizer.safetensors", manifest);
     for (const e of entries) {
       if (!/^[mv]\./.test(e.name)) throw new CheckpointError(`${optPath}: unexpected tensor '${e.name}' (expected m.<param> or v.<param>)`);
       const want = expected.get(e.name.slice(2));
@@ -475,7 +485,7 @@ export function loadCheckpoint(dir: string, opts: { withOptimizer?: boolean } = 
     }
     const m = new Map<string, Float32Array>();
     const v = new Map<string, Float32Array>();
-    for (const e of entries) (e.name.startsWith("m.") ? m : v).set(e.name.slice(2), readTensor(buf, dataStart, e));
+    for (const e of entries) (e.name.startsWith("m.") ? m : v).set(e.name.slice(2), read(e));
     for (const name of m.keys()) if (!v.has(name)) throw new CheckpointError(`${optPath}: parameter '${name}' has a first moment but no second (v.${name})`);
     const step = Number(metadata.step ?? state.optimizerStep);
     if (!Number.isSafeInteger(step) || step < 0) throw new CheckpointError(`${optPath}: metadata step ${JSON.stringify(metadata.step)} is not a step count`);

@@ -11,6 +11,7 @@
  * estimate is within 10% of those measurements and errs high.
  */
 import type { ModelConfig } from "../config/types.js";
+import { ConfigError } from "../errors.js";
 import { parameterSpecs } from "./Transformer.js";
 
 /** Addressable wasm32 memory. */
@@ -42,4 +43,18 @@ export function inferenceMemory(cfg: ModelConfig, batch: number, seqLen: number)
 
 export function formatBytes(bytes: number): string {
   return bytes >= 2 ** 30 ? `${(bytes / 2 ** 30).toFixed(1)} GB` : `${Math.round(bytes / 2 ** 20)} MB`;
+}
+
+/**
+ * Refuse (exit 2) a model the wasm heap cannot hold to score one full-context sequence, before its weights
+ * are read, with the estimate and the way through the PyTorch engine. `dir` names the checkpoint.
+ */
+export function checkWasmHolds(cfg: ModelConfig, dir: string): void {
+  const need = inferenceMemory(cfg, 1, cfg.contextLength);
+  if (need.bytes <= 0.95 * WASM_HEAP_LIMIT) return;
+  throw new ConfigError(
+    `${dir}: a ${(need.parameters / 1e6).toFixed(1)} M-parameter model needs about ${formatBytes(need.bytes)} of the TensorFlow.js engine's ${formatBytes(WASM_HEAP_LIMIT)} ` +
+      `WebAssembly heap to score one sequence (an estimate). Serve it on the PyTorch engine (mtx serve --checkpoint ${dir} --engine torch) ` +
+      `and point probes, gates and generate at the server (--checkpoint openai:http://127.0.0.1:8000/v1)`,
+  );
 }

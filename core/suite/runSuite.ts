@@ -5,7 +5,8 @@
  * cannot run is reported as not supported, and a gate on it fails.
  */
 import { resolve } from "node:path";
-import { verifyCheckpoint } from "../checkpoint/Checkpoint.js";
+import { readCheckpointModel, verifyCheckpoint } from "../checkpoint/Checkpoint.js";
+import { checkWasmHolds } from "../model/memory.js";
 import type { ProbeTarget } from "../engine/Engine.js";
 import { OpenAiModel } from "../engine/openai/OpenAiModel.js";
 import { NOT_SUPPORTED } from "../errors.js";
@@ -54,7 +55,11 @@ export function targetLabel(t: ProbeTarget): string {
 }
 
 async function check(t: ProbeTarget): Promise<void> {
-  if (t.kind === "checkpoint") verifyCheckpoint(t.dir, { withOptimizer: false });
+  if (t.kind === "checkpoint") {
+    // Checkpoints are probed on the TensorFlow.js engine in the workers: one past its heap is refused here.
+    checkWasmHolds(readCheckpointModel(t.dir), t.dir);
+    verifyCheckpoint(t.dir, { withOptimizer: false });
+  }
   else if (t.kind === "endpoint") await OpenAiModel.connect(t);
 }
 

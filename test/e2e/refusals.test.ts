@@ -1,9 +1,11 @@
 // Bad input that used to crash (exit 4), hang or run forever: each is refused with exit 2, a message naming
 // what was wrong and how to fix it, and no stack trace.
-import { mkdirSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { BUNDLED_BASE } from "../../core/paths.js";
 import { mtx, tempDir, tinyConfig } from "../helpers/cli.js";
 
 function refused(r: { code: number | null; stderr: string }, message: RegExp): void {
@@ -123,11 +125,30 @@ describe("runs that could never work are refused before they start", () => {
   it("a model too large for the wasm heap: exit 2 with the estimate and what to do", () => {
     const dir = tempDir();
     writeFileSync(join(dir, "big.json"), JSON.stringify(tinyConfig({ model: { dModel: 1024, nLayers: 12, nHeads: 16, contextLength: 256 }, data: { batchSize: 8, recipe: tinyConfig().data && (tinyConfig().data as { recipe: string }).recipe } })));
-    const t0 = Date.now();
     const r = mtx(["train", "--config", join(dir, "big.json"), "--steps", "1", "--out", join(dir, "run")]);
     refused(r, /a 15\d\.\d M-parameter model .* needs about \d+\.\d GB of the TensorFlow\.js engine's 4\.0 GB WebAssembly heap/);
     expect(r.stderr).toMatch(/--engine torch/);
-    expect(Date.now() - t0).toBeLessThan(30_000);
+  });
+
+  it("a checkpoint too large for the wasm heap to probe or generate: exit 2 with the estimate and the way through mtx serve --engine torch, before any weight is read", () => {
+    // A 6.5 B-parameter checkpoint's state and tokenizer, verified by its manifest, and no weights at all:
+    // reading them would fail differently (model.safetensors cannot be read).
+    const dir = join(tempDir(), "big");
+    mkdirSync(dir);
+    const state = JSON.parse(readFileSync(join(BUNDLED_BASE, "state.json"), "utf8"));
+    state.model = { ...state.model, dModel: 4096, nLayers: 32, nHeads: 32, nKvHeads: 32, intermediate: 11008 };
+    writeFileSync(join(dir, "state.json"), JSON.stringify(state));
+    copyFileSync(join(BUNDLED_BASE, "tokenizer.json"), join(dir, "tokenizer.json"));
+    const manifest = JSON.parse(readFileSync(join(BUNDLED_BASE, "manifest.json"), "utf8"));
+    for (const f of ["state.json", "tokenizer.json"]) {
+      const bytes = readFileSync(join(dir, f));
+      manifest.files[f] = { sha256: createHash("sha256").update(bytes).digest("hex"), bytes: bytes.length };
+    }
+    writeFileSync(join(dir, "manifest.json"), JSON.stringify(manifest));
+    const heap = /a 6493\.0 M-parameter model needs about 29\.0 GB of the TensorFlow\.js engine's 4\.0 GB WebAssembly heap to score one sequence .*mtx serve --checkpoint .* --engine torch.*openai:/;
+    refused(mtx(["generate", "--checkpoint", dir, "--prompt", "The"]), heap);
+    refused(mtx(["probe", "--suite", "ci", "--checkpoint", dir]), heap);
+    refused(mtx(["gate", "--suite", "ci", "--checkpoint", dir, "--baseline", "bundled"]), heap);
   });
 
   it("a fault past the last step", () => {

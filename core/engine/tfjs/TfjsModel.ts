@@ -4,11 +4,12 @@
  * promises resolve at once.
  */
 import * as tf from "@tensorflow/tfjs";
-import { loadCheckpoint } from "../../checkpoint/Checkpoint.js";
+import { loadCheckpoint, readCheckpointModel } from "../../checkpoint/Checkpoint.js";
 import type { ModelConfig } from "../../config/types.js";
 import { Tokenizer } from "../../data/tokenizer/Tokenizer.js";
 import { createRng } from "../../rng.js";
 import { nextTokenLogProbs, sampleGroup } from "../../model/generate.js";
+import { checkWasmHolds } from "../../model/memory.js";
 import { Transformer } from "../../model/Transformer.js";
 import type { LanguageModel } from "../LanguageModel.js";
 import type { GenerateOptions, TokenRows } from "../types.js";
@@ -25,6 +26,7 @@ export class TfjsModel implements LanguageModel {
 
   /** A frozen model from a verified checkpoint directory. */
   static fromCheckpoint(dir: string): TfjsModel {
+    if (tf.getBackend() === "wasm") checkWasmHolds(readCheckpointModel(dir), dir);
     const ckpt = loadCheckpoint(dir, { withOptimizer: false });
     return new TfjsModel(Transformer.fromWeights(ckpt.state.model, ckpt.weights), new Tokenizer(ckpt.tokenizerJson), true);
   }
