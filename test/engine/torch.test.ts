@@ -83,6 +83,21 @@ describe("the PyTorch engine", () => {
     expect(summary.engine).toMatch(/^torch: PyTorch 2\.\d+.* on cpu, 1 process/);
   });
 
+  it("trains low-rank adapters from a checkpoint without them as the tfjs engine does, within 1e-4; writes them in adapters.safetensors", () => {
+    const from = join(dir, "tfjs", "checkpoints", "step-20");
+    const cfg = config(dir, { steps: 4, model: GQA });
+    const lora = ["--from", from, "--lora-rank", "2", "--lora-targets", "*.attn.wq,*.mlp.down"];
+    train(["--config", cfg, "--out", join(dir, "lora-tfjs"), ...lora]);
+    train(["--config", cfg, "--out", join(dir, "lora-torch"), "--engine", "torch", ...lora]);
+    const [t, p] = [metricsOf(join(dir, "lora-tfjs")), metricsOf(join(dir, "lora-torch"))];
+    expect(p).toHaveLength(4);
+    p.forEach((m, i) => expect(rel(m.loss, t[i]!.loss), `step ${i + 1}`).toBeLessThan(1e-4));
+    const adapters = (run: string) => [...loadCheckpoint(join(dir, run, "checkpoints", "step-4")).weights.keys()].filter((n) => n.includes(".lora_")).sort();
+    expect(adapters("lora-torch")).toHaveLength(8);
+    expect(adapters("lora-torch")).toEqual(adapters("lora-tfjs"));
+    expect(existsSync(join(dir, "lora-torch", "checkpoints", "step-4", "adapters.safetensors"))).toBe(true);
+  });
+
   it("runs DDP and FSDP over 2 processes within 1e-4 of one process", () => {
     const cfg = config(dir, { steps: 6 });
     const one = join(dir, "one");

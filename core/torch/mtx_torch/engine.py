@@ -28,7 +28,7 @@ from . import PROTOCOL, __version__
 from . import checkpoint as ckpt
 from . import terms as terms_mod
 from .decode import TextDecoder, generate
-from .model import Transformer, count_parameters
+from .model import Transformer, count_parameters, named_params
 from .optim import AdamW
 from .wire import read_message, write_message
 
@@ -71,12 +71,12 @@ class Engine:
         if missing:
             raise ValueError(f"the starting weights lack {len(missing)} parameters, e.g. {missing[:3]}")
         with torch.no_grad():
-            for n, p in model.named_parameters():
+            for n, p in named_params(model):
                 p.copy_(weights[n].reshape(p.shape))
         model.to(self.device)
         self.model = model
         self.frozen = set(h.get("frozen", []))
-        for n, p in model.named_parameters():
+        for n, p in named_params(model):
             p.requires_grad_(n not in self.frozen)
         self._wrap()
         self.opt = AdamW(self._named(), h["optimizer"])
@@ -106,7 +106,7 @@ class Engine:
             self.wrapped = self.model
 
     def _named(self):
-        return list(self.model.named_parameters())
+        return list(named_params(self.model))
 
     def _full(self, t):
         """The whole tensor on every rank (FSDP's DTensors are gathered)."""
@@ -143,7 +143,7 @@ class Engine:
         if self.strategy == "fsdp":
             raise ValueError("changing which parameters train mid-run is not supported with strategy fsdp; use ddp")
         self.frozen = new
-        for n, p in self.model.named_parameters():
+        for n, p in named_params(self.model):
             p.requires_grad_(n not in new)
             p.grad = None
         self.opt.drop(new)
@@ -260,7 +260,7 @@ class Engine:
     # ------------------------------------------------------------ checkpoints and faults
 
     def op_write_tensors(self, h, b):
-        weights = {n: self._full(p.detach()).cpu() for n, p in self.model.named_parameters()}
+        weights = {n: self._full(p.detach()).cpu() for n, p in named_params(self.model)}
         optimizer = None
         if h.get("optimizer", True):
             m = {n: self._full(t).cpu() for n, t in self.opt.m.items()}
@@ -272,7 +272,7 @@ class Engine:
 
     def op_restore(self, h, b):
         weights = ckpt.read_weights(h["dir"])
-        for n, p in self.model.named_parameters():
+        for n, p in named_params(self.model):
             self._assign(p, weights[n])
         state = ckpt.read_optimizer(h["dir"])
         if state is not None:
@@ -282,7 +282,7 @@ class Engine:
 
     def op_perturb(self, h, b):
         gen = torch.Generator(device="cpu").manual_seed(int(h["seed"]))
-        for n, p in self.model.named_parameters():
+        for n, p in named_params(self.model):
             if p.dim() < 2:
                 continue
             full = self._full(p.detach()).cpu()
@@ -375,7 +375,7 @@ class Engine:
         model = Transformer(state["model"])
         weights = ckpt.read_weights(h["dir"])
         with torch.no_grad():
-            for n, p in model.named_parameters():
+            for n, p in named_params(model):
                 p.copy_(weights[n].reshape(p.shape))
                 p.requires_grad_(False)
         model.to(self.device).eval()

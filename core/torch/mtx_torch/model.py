@@ -74,12 +74,38 @@ class _Holder(nn.Module):
     """A module that only holds parameters and children, so module paths spell mtx's names."""
 
 
+_ADAPTER_SUFFIXES = (".lora_a", ".lora_b")
+
+
+def module_path(name):
+    """The module path of an mtx parameter name: the name itself, except that a matrix's adapters
+    (``attn.wq.lora_a``) sit beside it as ``attn.wq__lora_a``, since a parameter cannot hold children."""
+    for suffix in _ADAPTER_SUFFIXES:
+        if name.endswith(suffix):
+            return name[: -len(suffix)] + "__" + suffix[1:]
+    return name
+
+
+def mtx_name(path):
+    """The mtx parameter name of a module path (module_path's inverse)."""
+    for suffix in _ADAPTER_SUFFIXES:
+        mangled = "__" + suffix[1:]
+        if path.endswith(mangled):
+            return path[: -len(mangled)] + suffix
+    return path
+
+
+def named_params(model):
+    """(mtx name, parameter) of every parameter of `model`, in registration order."""
+    return [(mtx_name(n), p) for n, p in model.named_parameters()]
+
+
 def _add_params(root, specs, prefix=""):
     """Register each spec's parameter under its dotted name (relative to `prefix`) as nested holders."""
     for name, shape, _ in specs:
         if not name.startswith(prefix):
             continue
-        parts = name[len(prefix) :].split(".")
+        parts = module_path(name[len(prefix) :]).split(".")
         node = root
         for part in parts[:-1]:
             if not hasattr(node, part) or not isinstance(getattr(node, part), nn.Module):
@@ -107,7 +133,7 @@ class Block(nn.Module):
     def project(self, x, name):
         y = x @ self.get_parameter(name)
         if name in self._lora:
-            y = y + self.lora_scale * ((x @ self.get_parameter(name + ".lora_a")) @ self.get_parameter(name + ".lora_b"))
+            y = y + self.lora_scale * ((x @ self.get_parameter(module_path(name + ".lora_a"))) @ self.get_parameter(module_path(name + ".lora_b")))
         return y
 
     def qkv(self, x):
@@ -169,7 +195,7 @@ class Transformer(nn.Module):
         self._tables = {}
 
     def param(self, name):
-        return self.get_parameter(name)
+        return self.get_parameter(module_path(name))
 
     def rope_tables(self, length, device):
         key = (length, str(device))
