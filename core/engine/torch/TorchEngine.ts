@@ -8,11 +8,11 @@
 import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { encodeTensorFiles, writeCheckpointWith, type CheckpointState } from "../../checkpoint/Checkpoint.js";
+import { writeCheckpointWith, type CheckpointState } from "../../checkpoint/Checkpoint.js";
+import { writeSafetensorsFile } from "../../checkpoint/safetensors.js";
 import type { EngineConfig, ModelConfig } from "../../config/types.js";
 import type { Tokenizer } from "../../data/tokenizer/Tokenizer.js";
 import { ConfigError } from "../../errors.js";
-import { writeDurable } from "../../io/files.js";
 import { initialValues, parameterSpecs } from "../../model/Transformer.js";
 import { PROBE_RUNNER } from "../../paths.js";
 import { InProcessProbePool } from "../../pool/InProcessProbePool.js";
@@ -97,11 +97,12 @@ export class TorchEngine implements Engine {
     const fromHasAdapters = !!spec.from && existsSync(join(spec.from.dir, "adapters.safetensors"));
     const needed = spec.from ? specs.filter((s) => s.kind === "adapter" && !fromHasAdapters) : specs;
     if (needed.length) {
+      // Drawn in parameter order as tfjs draws them, one tensor at a time as the file is written: a model
+      // never sits in this process whole (the engine reads every tensor of the file, adapters included).
       const rng = createRng(spec.seed, spec.from ? "adapters" : "init");
-      const weights = new Map(needed.map((s) => [s.name, initialValues(s, rng)]));
       extra = join(this.scratch, "init");
       mkdirSync(extra);
-      for (const [name, buf] of encodeTensorFiles(spec.model, weights, undefined)) writeDurable(join(extra, name), buf);
+      writeSafetensorsFile(join(extra, "model.safetensors"), needed.map((s) => ({ name: s.name, shape: s.shape, data: () => initialValues(s, rng) })), { format: "pt", producer: "mtx" });
     }
     this.proc = await this.launch(this.cfg.nproc, "train");
     await this.proc.ready();
