@@ -284,15 +284,29 @@ function openVerified(dir: string, name: string, manifest: Manifest): { path: st
   const path = join(dir, name);
   checkAgainstManifest(path, manifest.files[name]);
   const { entries, metadata, dataStart } = readSafetensorsHeaderFile(path);
-  const read = (e: TensorEntry): Float32Array => {
-    const fd = openSync(path, "r");
-    try {
-      return readTensorFromFile(fd, dataStart, e);
-    } finally {
-      closeSync(fd);
+  return { path, entries, metadata, read: (e) => readTensorFromFile(path, dataStart, e) };
+}
+
+/**
+ * The parameters of a checkpoint (model.safetensors and adapters.safetensors), each file verified against the
+ * manifest and every tensor's name and shape against the model config, before any tensor is read: a reader
+ * per parameter, in file order.
+ */
+function openParameters(dir: string, manifest: Manifest, model: ModelConfig): Map<string, () => Float32Array> {
+  const expected = paramShapes(model);
+  const readers = new Map<string, () => Float32Array>();
+  const files = ["model.safetensors", ...(manifest.files["adapters.safetensors"] ? ["adapters.safetensors"] : [])];
+  for (const file of files) {
+    const { path, entries, read } = openVerified(dir, file, manifest);
+    for (const e of entries) {
+      const want = expected.get(e.name);
+      if (!want) throw new CheckpointError(`${path}: unexpected tensor '${e.name}' for the model config in state.json`);
+      if (want.join(",") !== e.shape.join(",")) throw new CheckpointError(`${path}: tensor '${e.name}' has shape [${e.shape}], the model config in state.json needs [${want}]`);
+      readers.set(e.name, () => read(e));
     }
-  };
-  return { path, entries, metadata, read };
+  }
+  for (const name of expected.keys()) if (!readers.has(name)) throw new CheckpointError(`${join(dir, isAdapterParam(name) ? "adapters.safetensors" : "model.safetensors")}: missing tensor '${name}'`);
+  return readers;
 }
 
 const SCHEMA_DIR = join(PACKAGE_ROOT, "core", "checkpoint", "schema");
@@ -422,31 +436,20 @@ export interface CheckpointWeights {
 
 /**
  * Open a checkpoint for reading tensor by tensor (exports of models that should not sit in memory whole, or
- * whose files pass 2 GiB): every file is verified as by verifyCheckpoint first; the optimizer is not read.
+ * whose files pass 2 GiB): verified as loadCheckpoint verifies it; the optimizer is not read.
  */
 export function openCheckpointWeights(dir: string): CheckpointWeights {
-  const { state, tokenizerJson } = verifyCheckpoint(dir, { withOptimizer: false });
-  const where = new Map<string, { path: string; dataStart: number; entry: TensorEntry }>();
-  for (const file of ["model.safetensors", "adapters.safetensors"]) {
-    const path = join(dir, file);
-    if (!existsSync(path)) continue;
-    const { entries, dataStart } = readSafetensorsHeaderFile(path);
-    for (const entry of entries) where.set(entry.name, { path, dataStart, entry });
-  }
+  const { manifest, state, tokenizerJson } = readCheckpointMeta(dir);
+  const readers = openParameters(dir, manifest, state.model);
   return {
     dir,
     state,
     tokenizerJson,
     names: parameterSpecs(state.model).map((s) => s.name),
     read(name) {
-      const at = where.get(name);
-      if (!at) throw new CheckpointError(`${dir}: no tensor '${name}'`);
-      const fd = openSync(at.path, "r");
-      try {
-        return readTensorFromFile(fd, at.dataStart, at.entry);
-      } finally {
-        closeSync(fd);
-      }
+      const read = readers.get(name);
+      if (!read) throw new CheckpointError(`${dir}: no tensor '${name}'`);
+      return read();
     },
   };
 }
@@ -461,18 +464,7 @@ export function loadCheckpoint(dir: string, opts: { withOptimizer?: boolean } = 
 
   // Tensors: every header entry is checked against the expected shapes before any data is read.
   const expected = paramShapes(state.model);
-  const weights = new Map<string, Float32Array>();
-  const files = ["model.safetensors", ...(manifest.files["adapters.safetensors"] ? ["adapters.safetensors"] : [])];
-  for (const file of files) {
-    const { path, entries, read } = openVerified(dir, file, manifest);
-    for (const e of entries) {
-      const want = expected.get(e.name);
-      if (!want) throw new CheckpointError(`${path}: unexpected tensor '${e.name}' for the model config in state.json`);
-      if (want.join(",") !== e.shape.join(",")) throw new CheckpointError(`${path}: tensor '${e.name}' has shape [${e.shape}], the model config in state.json needs [${want}]`);
-    }
-    for (const e of entries) weights.set(e.name, read(e));
-  }
-  for (const name of expected.keys()) if (!weights.has(name)) throw new CheckpointError(`${join(dir, isAdapterParam(name) ? "adapters.safetensors" : "model.safetensors")}: missing tensor '${name}'`);
+  const weights = new Map([...openParameters(dir, manifest, state.model)].map(([name, read]) => [name, read()]));
 
   let optimizer: AdamWState | undefined;
   if (opts.withOptimizer !== false && manifest.files["optimizer.safetensors"]) {

@@ -190,13 +190,18 @@ export function readTensor(bytes: Uint8Array, dataStart: number, e: TensorEntry)
   return f16ToF32(new Uint16Array(copy.buffer, 0, n));
 }
 
-/** The float32 values of one tensor of a checked header, read from the open file `fd` (no whole-file read). */
-export function readTensorFromFile(fd: number, dataStart: number, e: TensorEntry): Float32Array {
+/** The float32 values of one tensor of a checked header, read from its byte range in the file (no whole-file read). */
+export function readTensorFromFile(path: string, dataStart: number, e: TensorEntry): Float32Array {
   const buf = Buffer.alloc(e.end - e.begin);
-  for (let off = 0; off < buf.length; ) {
-    const n = readSync(fd, buf, off, buf.length - off, dataStart + e.begin + off);
-    if (n === 0) throw new CheckpointError(`tensor '${e.name}': the file ends inside its data (truncated?)`);
-    off += n;
+  const fd = openSync(path, "r");
+  try {
+    for (let off = 0; off < buf.length; ) {
+      const n = readSync(fd, buf, off, buf.length - off, dataStart + e.begin + off);
+      if (n === 0) throw new CheckpointError(`${path}: tensor '${e.name}': the file ends inside its data (truncated?)`);
+      off += n;
+    }
+  } finally {
+    closeSync(fd);
   }
   return readTensor(buf, 0, { ...e, begin: 0, end: buf.length });
 }

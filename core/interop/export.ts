@@ -21,7 +21,8 @@ import type { TokenizerJson } from "../data/tokenizer/trainBpe.js";
 import { ConfigError } from "../errors.js";
 import { ensureWritableDir, rethrowStorage, writeFileAtomic } from "../io/files.js";
 import { kvHeads } from "../model/architecture.js";
-import { foldAdapters, parameterSpecs } from "../model/Transformer.js";
+import { parameterCount } from "../model/memory.js";
+import { foldAdapters } from "../model/Transformer.js";
 import { packageVersion } from "../paths.js";
 import { writeGguf, type GgufTensor, type GgufTensorType, type GgufValue } from "./gguf.js";
 import { checkLlamaExportable, hfConfig, hfTensorEntries, ropeBaseOf } from "./llama.js";
@@ -55,13 +56,9 @@ interface ExportSource {
 function openSource(dir: string): ExportSource {
   const ck = openCheckpointWeights(dir);
   const { state, tokenizerJson } = ck;
-  if (!state.model.adapters) {
-    const parameters = parameterSpecs(state.model).reduce((a, s) => a + s.shape.reduce((x, y) => x * y, 1), 0);
-    return { config: state.model, state, tokenizerJson, weightOf: (name) => ck.read(name), parameters, merged: false };
-  }
+  if (!state.model.adapters) return { config: state.model, state, tokenizerJson, weightOf: (name) => ck.read(name), parameters: parameterCount(state.model), merged: false };
   const { config, weights } = foldAdapters(state.model, new Map(ck.names.map((name) => [name, ck.read(name)])));
-  const parameters = [...weights.values()].reduce((a, w) => a + w.length, 0);
-  return { config, state, tokenizerJson, weightOf: (name) => weights.get(name)!, parameters, merged: true };
+  return { config, state, tokenizerJson, weightOf: (name) => weights.get(name)!, parameters: parameterCount(config), merged: true };
 }
 
 /** `--out` must be new (or an empty directory) in a folder mtx may write to, which is created if missing. */

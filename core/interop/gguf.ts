@@ -114,10 +114,10 @@ function writeValue(w: Writer, v: GgufValue): void {
   }
 }
 
-/** IEEE half precision of a float, rounded to nearest even (overflow to infinity). */
 const scratch = new Float32Array(1);
 const scratchBits = new Uint32Array(scratch.buffer);
 
+/** IEEE half precision of a float, rounded to nearest even (overflow to infinity). */
 export function toHalf(x: number): number {
   scratch[0] = x;
   const u = scratchBits[0]!;
@@ -143,9 +143,11 @@ export function toHalf(x: number): number {
   return sign | half;
 }
 
-/** The stored size of `count` values in `type`; Q8_0 rows must be whole blocks of 32. */
+const valueCount = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+
+/** The stored size of a tensor of `shape` in `type`; Q8_0 rows must be whole blocks of 32. */
 function encodedSize(shape: number[], type: GgufTensorType, name: string): number {
-  const count = shape.reduce((a, b) => a * b, 1);
+  const count = valueCount(shape);
   if (type === "F32") return count * 4;
   if (type === "F16") return count * 2;
   if (shape.at(-1)! % 32 !== 0) throw new Error(`tensor '${name}': Q8_0 needs rows of a multiple of 32 values (got ${shape.at(-1)})`);
@@ -213,7 +215,7 @@ export function writeGguf(path: string, metadata: [string, GgufValue][], tensors
     total += writeAll(fd, head.bytes());
     for (const [i, t] of tensors.entries()) {
       const data = typeof t.data === "function" ? t.data() : t.data;
-      if (data.length * 4 !== encodedSize(t.shape, "F32", t.name)) throw new Error(`tensor '${t.name}': shape [${t.shape}] needs ${encodedSize(t.shape, "F32", t.name) / 4} values, got ${data.length}`);
+      if (data.length !== valueCount(t.shape)) throw new Error(`tensor '${t.name}': shape [${t.shape}] needs ${valueCount(t.shape)} values, got ${data.length}`);
       const bytes = encodeTensor(data, t.type, t.shape.at(-1)!);
       total += writeAll(fd, bytes);
       const pad = (ALIGNMENT - (bytes.length % ALIGNMENT)) % ALIGNMENT;

@@ -10,7 +10,7 @@
  *   Hugging Face directories carry no optimizer moments: a run from one starts fresh moments and records it.
  */
 import { createHash } from "node:crypto";
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { CHECKPOINT_FORMAT, verifyCheckpoint, writeCheckpointOfTensors, type CheckpointState } from "../checkpoint/Checkpoint.js";
@@ -182,13 +182,8 @@ export function importHf(dir: string): { state: CheckpointState; tensors: LazyTe
     shape: spec.shape,
     data: () => {
       const { file, dataStart, entry } = found.get(spec.name)!;
-      const fd = openSync(file, "r");
-      try {
-        const data = readTensorFromFile(fd, dataStart, entry);
-        return hfName(spec.name).transpose ? transpose(data, spec.shape[1]!, spec.shape[0]!) : data;
-      } finally {
-        closeSync(fd);
-      }
+      const data = readTensorFromFile(file, dataStart, entry);
+      return hfName(spec.name).transpose ? transpose(data, spec.shape[1]!, spec.shape[0]!) : data;
     },
   }));
   const state: CheckpointState = {

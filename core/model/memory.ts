@@ -22,7 +22,7 @@ export interface MemoryEstimate {
   parameters: number;
 }
 
-function parameterCount(cfg: ModelConfig): number {
+export function parameterCount(cfg: ModelConfig): number {
   return parameterSpecs(cfg).reduce((a, s) => a + s.shape.reduce((x, y) => x * y, 1), 0);
 }
 

@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from "node:child_process";
-import { closeSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { decodeSafetensors, encodeSafetensors, readSafetensorsHeaderFile, readTensorFromFile, writeSafetensorsFile } from "../../../core/checkpoint/safetensors.js";
@@ -70,13 +70,8 @@ describe("safetensors", () => {
       expect(written.equals(Buffer.from(encodeSafetensors(tensors, { format: "pt" }, dtype)))).toBe(true);
       expect(order).toEqual([...tensors.keys()]);
       const { entries, dataStart } = readSafetensorsHeaderFile(file);
-      const fd = openSync(file, "r");
-      try {
-        const norm = readTensorFromFile(fd, dataStart, entries.find((e) => e.name === "norm.weight")!);
-        expect([...norm]).toEqual([...decodeSafetensors(written, file).tensors.get("norm.weight")!.data]);
-      } finally {
-        closeSync(fd);
-      }
+      const norm = readTensorFromFile(file, dataStart, entries.find((e) => e.name === "norm.weight")!);
+      expect([...norm]).toEqual([...decodeSafetensors(written, file).tensors.get("norm.weight")!.data]);
     }
     const bad = [{ name: "x", shape: [2, 2], data: () => new Float32Array(3) }];
     expect(() => writeSafetensorsFile(join(tempDir(), "bad.safetensors"), bad)).toThrow(/tensor 'x': shape \[2,2\] needs 4 values, got 3/);
